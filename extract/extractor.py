@@ -1,0 +1,376 @@
+"""One file in, one row out, whatever the file: the extractor that every backend calls.
+
+Per file: open without blocking (FIFOs, devices and directories get an error row), read whole or in
+chunks (constant memory above ``whole_read_bytes``), hand structural parsing to the isolated worker,
+and meanwhile run the byte kernels, the digests and the pattern counts on the same chunks. Rows are
+assembled into Arrow with the contract schema. An ``Extractor`` keeps its worker and its compiled
+kernels warm across calls.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from extract.formats import HEAD_BYTES, detect_format
+from extract.groups import REGISTRY
+from extract.groups.bytelevel import ByteContext, PatternCounter
+from extract.groups.general import general_fields
+from extract.isolation import ParserWorker, WorkerFailure
+from extract.kernels import ByteScanner
+from extract.version import __version__, feature_version, parser_name
+from extract.worker import one_line, structural_raw
+
+IDENTITY = [
+    ("sha256", pa.string()), ("md5", pa.string()), ("size", pa.int64()), ("path", pa.string()),
+    ("format", pa.string()), ("status", pa.string()), ("error", pa.string()),
+    ("feature_version", pa.string()), ("binfeat_version", pa.string()), ("parser", pa.string()),
+]
+
+
+@dataclass(frozen=True)
+class ExtractOptions:
+    """Per-file limits and knobs. Defaults suit a corpus of executables on a laptop or a cluster."""
+
+    parse_timeout_s: float = 30.0  # wall-clock limit on one file's structural parse
+    memory_limit_mb: int = 2048  # address-space cap of the parser worker
+    max_structural_bytes: int = 512 << 20  # larger files: byte-level groups only, status partial
+    isolate: bool = True  # False: parse in-process (faster to debug; a parser crash kills the caller)
+    chunk_bytes: int = 8 << 20  # streaming chunk (a multiple of 1024)
+    whole_read_bytes: int = 64 << 20  # files up to this size are read in one go
+    fuzzy_hashes: tuple[str, ...] = ("tlsh",)  # subset of ("tlsh", "ssdeep")
+    worker_preload: tuple[str, ...] = field(default=())  # modules the worker imports (custom parsers)
+
+    def __post_init__(self) -> None:
+        if self.parse_timeout_s <= 0:
+            raise ValueError(f"parse_timeout_s must be > 0, got {self.parse_timeout_s}")
+        if self.memory_limit_mb < 256:
+            raise ValueError(f"memory_limit_mb must be >= 256, got {self.memory_limit_mb}")
+        if self.chunk_bytes < 1024 or self.chunk_bytes % 1024:
+            raise ValueError(f"chunk_bytes must be a positive multiple of 1024, got {self.chunk_bytes}")
+        unknown = set(self.fuzzy_hashes) - {"tlsh", "ssdeep"}
+        if unknown:
+            raise ValueError(f"unknown fuzzy hashes {sorted(unknown)}: choose from tlsh, ssdeep")
+
+
+def output_schema() -> pa.Schema:
+    """The contract: identity columns, one column per group, then the vector."""
+    fields = [pa.field(n, t) for n, t in IDENTITY]
+    fields += [pa.field(g.name, g.raw_type) for g in REGISTRY]
+    fields.append(pa.field("vector", pa.list_(pa.float32())))
+    return pa.schema(fields)
+
+
+def vector_length() -> int:
+    return sum(g.dims for g in REGISTRY)
+
+
+class _FuzzyHashers:
+    def __init__(self, names: Sequence[str]) -> None:
+        self._hashers: dict[str, Any] = {}
+        if names:
+            from extract import fuzzy
+
+            for name in names:
+                self._hashers[name] = fuzzy.TlshHasher() if name == "tlsh" else fuzzy.SsdeepHasher()
+
+    def update(self, chunk: Any) -> None:
+        for h in self._hashers.values():
+            h.update(chunk)
+
+    def digests(self) -> dict[str, str | None]:
+        return {name: h.hexdigest() for name, h in self._hashers.items()}
+
+
+class _ByteState:
+    """Everything computed from the bytes while they stream past once."""
+
+    def __init__(self, options: ExtractOptions) -> None:
+        self.scanner = ByteScanner()
+        self.patterns = PatternCounter()
+        self.sha256 = hashlib.sha256()
+        self.md5 = hashlib.md5()
+        self.fuzzy = _FuzzyHashers(options.fuzzy_hashes)
+
+    def update(self, chunk: bytes | bytearray | memoryview) -> None:
+        self.scanner.update(chunk)
+        self.patterns.update(chunk)
+        self.sha256.update(chunk)
+        self.md5.update(chunk)
+        self.fuzzy.update(chunk)
+
+
+class Extractor:
+    """Extracts rows; keeps the parser worker and the compiled kernels warm between calls."""
+
+    def __init__(self, options: ExtractOptions | None = None) -> None:
+        self.options = options or ExtractOptions()
+        self._worker: ParserWorker | None = None
+        self._schema = output_schema()
+        self._feature_version = feature_version()
+        self._parser = parser_name()
+        self._vector_len = vector_length()
+        self._groups = list(REGISTRY)
+        self._offsets: dict[str, int] = {}
+        off = 0
+        for g in self._groups:
+            self._offsets[g.name] = off
+            off += g.dims
+
+    @property
+    def schema(self) -> pa.Schema:
+        return self._schema
+
+    def _parser_worker(self) -> ParserWorker:
+        if self._worker is None:
+            o = self.options
+            self._worker = ParserWorker(
+                timeout_s=o.parse_timeout_s, memory_limit_mb=o.memory_limit_mb, preload=o.worker_preload
+            )
+        return self._worker
+
+    def close(self) -> None:
+        if self._worker is not None:
+            self._worker.close()
+            self._worker = None
+
+    # -- one file ---------------------------------------------------------------------------------
+
+    def extract(self, path: str, content: bytes | None = None) -> dict:
+        """One row (a dict of column values; ``vector`` as a float32 numpy array or None)."""
+        try:
+            return self._extract(path, content)
+        except Exception as exc:  # noqa: BLE001 - the contract: one row per file, never an exception
+            return self._error_row(path, f"internal: {one_line(exc)}")
+
+    def _error_row(self, path: str, message: str, **known: Any) -> dict:
+        row = dict.fromkeys(self._schema.names)
+        row.update(path=path, format="unknown", status="error", error=message,
+                   feature_version=self._feature_version, binfeat_version=__version__, parser=self._parser)
+        row.update(known)
+        return row
+
+    def _open(self, path: str) -> tuple[int, os.stat_result]:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        try:
+            st = os.fstat(fd)
+        except OSError:
+            os.close(fd)
+            raise
+        if not stat.S_ISREG(st.st_mode):
+            os.close(fd)
+            kind = ("directory" if stat.S_ISDIR(st.st_mode) else "FIFO" if stat.S_ISFIFO(st.st_mode)
+                    else "socket" if stat.S_ISSOCK(st.st_mode) else "device" if
+                    (stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)) else "special file")
+            raise IsADirectoryError(f"not a regular file ({kind})")
+        return fd, st
+
+    def _extract(self, path: str, content: bytes | None) -> dict:
+        o = self.options
+        bytes_state = _ByteState(o)
+        whole: bytes | None = None
+        if content is not None:
+            whole = bytes(content)
+            size = len(whole)
+            head = whole[:HEAD_BYTES]
+            fd = -1
+        else:
+            try:
+                fd, st = self._open(path)
+            except FileNotFoundError:
+                return self._error_row(path, "read: file not found (deleted or moved after listing?)")
+            except IsADirectoryError as exc:
+                return self._error_row(path, f"read: {exc.args[0] if exc.args else exc}")
+            except OSError as exc:
+                return self._error_row(path, f"read: {exc.strerror or one_line(exc)}")
+            size = st.st_size
+        try:
+            if fd >= 0 and size <= o.whole_read_bytes:
+                whole = _read_all(fd, size)
+                size = len(whole)
+                head = whole[:HEAD_BYTES]
+            elif fd >= 0:
+                head = os.pread(fd, HEAD_BYTES, 0)
+            fmt = detect_format(head)
+            structural = fmt != "unknown" and size <= o.max_structural_bytes
+            worker_started = None
+            if structural and o.isolate:
+                request = {"format": fmt, "size": size, "path": path if content is None else None,
+                           "data": whole if content is not None else None}
+                try:
+                    self._parser_worker().submit(request)
+                    worker_started = time.monotonic()
+                except WorkerFailure as exc:
+                    return self._finish(path, size, fmt, bytes_state, None, {}, {}, fatal=str(exc),
+                                        whole=whole, fd=fd)
+            return self._finish(path, size, fmt, bytes_state, worker_started, {}, {}, whole=whole, fd=fd,
+                                structural=structural)
+        except OSError as exc:
+            return self._error_row(path, f"read: {exc.strerror or one_line(exc)}")
+        finally:
+            if fd >= 0:
+                os.close(fd)
+
+    def _finish(self, path: str, size: int, fmt: str, bs: _ByteState, worker_started: float | None,
+                raw: dict, errors: dict, *, whole: bytes | None, fd: int, fatal: str | None = None,
+                structural: bool = False) -> dict:
+        o = self.options
+        # bytes: one pass feeds every byte-level consumer
+        if whole is not None:
+            bs.update(whole)
+        else:
+            nbytes = 0
+            buf = bytearray(o.chunk_bytes)
+            view = memoryview(buf)
+            while True:
+                n = os.readv(fd, [view])
+                if n <= 0:
+                    break
+                bs.update(buf if n == len(buf) else bytes(view[:n]))
+                nbytes += n
+            size = nbytes
+        parse_error = None
+        if fatal is None and structural:
+            if worker_started is not None:
+                try:
+                    reply = self._parser_worker().result(worker_started)
+                except WorkerFailure as exc:
+                    fatal = str(exc)
+                    reply = None
+            else:
+                data = whole if whole is not None else b""
+                reply = structural_raw(fmt, data, size)
+            if reply is not None:
+                parse_error = reply["parse_error"]
+                raw.update(reply["raw"])
+                errors.update(reply["errors"])
+        scan = bs.scanner.finish()
+        ctx = ByteContext(size=size, scan=scan, patterns=bs.patterns.counts, fuzzy=bs.fuzzy.digests())
+        row = dict.fromkeys(self._schema.names)
+        row.update(sha256=bs.sha256.hexdigest(), md5=bs.md5.hexdigest(), size=size, path=path, format=fmt,
+                   feature_version=self._feature_version, binfeat_version=__version__, parser=self._parser)
+        for g in REGISTRY.by_stage("bytes"):
+            try:
+                raw[g.name] = g.compute(ctx)
+            except Exception as exc:  # noqa: BLE001 - costs only this group
+                errors[g.name] = one_line(exc)
+        messages = []
+        if fatal is not None:
+            messages.append(fatal)
+        elif fmt != "unknown" and not structural:
+            messages.append(f"structure: skipped, file larger than {o.max_structural_bytes} bytes")
+        elif parse_error is not None:
+            messages.append(f"parse({fmt}): {parse_error}")
+        if "general" not in raw and "general" not in errors:
+            raw["general"] = general_fields(None, size, fmt)
+        vector = np.zeros(self._vector_len, np.float32)
+        for g in self._groups:
+            off = self._offsets[g.name]
+            if g.name in raw and g.name not in errors:
+                try:
+                    vector[off : off + g.dims] = g.vector(raw[g.name])
+                    row[g.name] = _plain(raw[g.name])
+                    continue
+                except Exception as exc:  # noqa: BLE001
+                    errors[g.name] = f"vectorise: {one_line(exc)}"
+            if g.applies_to(fmt):
+                vector[off : off + g.dims] = np.nan  # failed, skipped or crashed: unknown, not zero
+        messages += [f"{name}: {msg}" for name, msg in sorted(errors.items())]
+        if fatal is not None:
+            row["status"] = "error"
+            row["vector"] = None
+        else:
+            row["status"] = "partial" if messages else "ok"
+            row["vector"] = vector
+        row["error"] = "; ".join(messages) if messages else None
+        return row
+
+    # -- batches ----------------------------------------------------------------------------------
+
+    def extract_rows(self, paths: Iterable[str], contents: Iterable[bytes | None] | None = None) -> list[dict]:
+        paths = list(paths)
+        contents = list(contents) if contents is not None else [None] * len(paths)
+        return [self.extract(p, c) for p, c in zip(paths, contents, strict=True)]
+
+    def to_record_batch(self, rows: list[dict]) -> pa.RecordBatch:
+        vectors = [r.pop("vector") for r in rows]
+        names = [n for n in self._schema.names if n != "vector"]
+        arrays = [pa.array([r[n] for r in rows], type=self._schema.field(n).type) for n in names]
+        arrays.append(_vector_array(vectors, self._vector_len))
+        for r, v in zip(rows, vectors, strict=True):
+            r["vector"] = v
+        return pa.RecordBatch.from_arrays(arrays, schema=self._schema)
+
+    def extract_batch(self, batch: pa.RecordBatch | pa.Table) -> pa.RecordBatch:
+        if "path" not in batch.schema.names:
+            raise ValueError("extract_batch needs a 'path' column (string)")
+        paths = [p if p is not None else "" for p in batch.column("path").to_pylist()]
+        contents = batch.column("content").to_pylist() if "content" in batch.schema.names else None
+        return self.to_record_batch(self.extract_rows(paths, contents))
+
+
+def _read_all(fd: int, size: int) -> bytes:
+    parts = []
+    got = 0
+    while True:
+        chunk = os.read(fd, max(size - got, 1 << 16))
+        if not chunk:
+            break
+        parts.append(chunk)
+        got += len(chunk)
+        if got >= size:
+            extra = os.read(fd, 1 << 16)  # the file may have grown since fstat
+            if not extra:
+                break
+            parts.append(extra)
+            got += len(extra)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _vector_array(vectors: list[np.ndarray | None], length: int) -> pa.Array:
+    valid = np.array([v is not None for v in vectors], dtype=bool)
+    values = np.zeros((len(vectors), length), np.float32)
+    for i, v in enumerate(vectors):
+        if v is not None:
+            values[i] = v
+    kept = values[valid].reshape(-1)
+    offsets = np.zeros(len(vectors) + 1, np.int32)
+    offsets[1:] = np.cumsum(np.where(valid, length, 0))
+    mask = pa.array(~valid)
+    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(kept, pa.float32()), mask=mask)
+
+
+_DEFAULT: dict[ExtractOptions, Extractor] = {}
+
+
+def extractor_for(options: ExtractOptions | None = None) -> Extractor:
+    """The process's extractor for these options (kept warm: worker and kernels)."""
+    options = options or ExtractOptions()
+    ex = _DEFAULT.get(options)
+    if ex is None:
+        ex = _DEFAULT[options] = Extractor(options)
+    return ex
+
+
+def with_options(options: ExtractOptions | None, **changes: Any) -> ExtractOptions:
+    return replace(options or ExtractOptions(), **changes)

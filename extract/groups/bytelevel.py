@@ -1,0 +1,155 @@
+"""Format-agnostic byte-level groups with EMBER v2's exact semantics, from the one-pass kernels.
+
+Raw values equal EMBER v2's ``raw_features`` for the same bytes (tests compare against an independent
+numpy/regex implementation of EMBER's code); vectors follow EMBER's ``process_raw_features`` except
+that an empty file gives zeros where EMBER divides by zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from extract.registry import ALL_FORMATS, REGISTRY, declare
+
+
+@dataclass
+class ByteContext:
+    """What the byte-level groups share: the kernels' counts and the whole-file pattern counts."""
+
+    size: int
+    scan: dict
+    patterns: dict[str, int]
+    fuzzy: dict[str, str | None]
+
+
+def _normalised(raw: list[int] | np.ndarray) -> np.ndarray:
+    counts = np.asarray(raw, dtype=np.float32)
+    total = counts.sum()
+    return counts / total if total > 0 else counts
+
+
+def _histogram(ctx: ByteContext) -> np.ndarray:
+    """Byte value counts (256)."""
+    return ctx.scan["histogram"]
+
+
+declare(
+    REGISTRY, name="byte_histogram", version=1, formats=ALL_FORMATS, stage="bytes",
+    raw_type=pa.list_(pa.int64()), dim_names=[f"byte_histogram[0x{i:02x}]" for i in range(256)],
+    vectorize=_normalised, doc="Counts of each byte value (EMBER ByteHistogram); vector: counts / size.",
+)(_histogram)
+
+
+def _byte_entropy(ctx: ByteContext) -> np.ndarray:
+    """16x16 entropy-by-nibble grid of 2048-byte windows every 1024 bytes (EMBER ByteEntropyHistogram)."""
+    return ctx.scan["entropy_grid"]
+
+
+declare(
+    REGISTRY, name="byte_entropy_histogram", version=1, formats=ALL_FORMATS, stage="bytes",
+    raw_type=pa.list_(pa.int64()),
+    dim_names=[f"byte_entropy_histogram[entropy={r},nibble=0x{n:x}]" for r in range(16) for n in range(16)],
+    vectorize=_normalised,
+    doc="Windows of 2048 bytes every 1024: row = int(4 x nibble entropy), nibble counts added; vector: / total.",
+)(_byte_entropy)
+
+
+STRINGS_TYPE = pa.struct([
+    ("numstrings", pa.int64()), ("avlength", pa.float64()), ("printables", pa.int64()),
+    ("printabledist", pa.list_(pa.int64())), ("entropy", pa.float64()), ("paths", pa.int64()),
+    ("urls", pa.int64()), ("registry", pa.int64()), ("MZ", pa.int64()),
+])
+
+
+def _string_entropy(dist: np.ndarray, printables: int) -> float:
+    # EMBER computes this in float32; keep its exact expression so the numbers are EMBER's.
+    if printables == 0:
+        return 0.0
+    p = dist.astype(np.float32) / printables
+    wh = np.where(dist)[0]
+    return float(np.sum(-p[wh] * np.log2(p[wh])))
+
+
+def _strings(ctx: ByteContext) -> dict:
+    """Printable runs (>= 5 bytes in 0x20-0x7f) and pattern counts (EMBER StringExtractor)."""
+    scan = ctx.scan
+    numstrings = scan["numstrings"]
+    printables = scan["string_bytes"]
+    dist = scan["printabledist"]
+    return {
+        "numstrings": numstrings,
+        "avlength": printables / numstrings if numstrings else 0.0,
+        "printables": printables,
+        "printabledist": dist,
+        "entropy": _string_entropy(dist, printables),
+        **ctx.patterns,
+    }
+
+
+def _vec_strings(raw: dict) -> np.ndarray:
+    divisor = float(raw["printables"]) if raw["printables"] > 0 else 1.0
+    return np.hstack([
+        raw["numstrings"], raw["avlength"], raw["printables"],
+        np.asarray(raw["printabledist"], dtype=np.float64) / divisor,
+        raw["entropy"], raw["paths"], raw["urls"], raw["registry"], raw["MZ"],
+    ]).astype(np.float32)
+
+
+declare(
+    REGISTRY, name="strings", version=1, formats=ALL_FORMATS, stage="bytes", raw_type=STRINGS_TYPE,
+    dim_names=["strings.numstrings", "strings.avlength", "strings.printables",
+               *[f"strings.printabledist[0x{i + 0x20:02x}]" for i in range(96)],
+               "strings.entropy", "strings.paths", "strings.urls", "strings.registry", "strings.MZ"],
+    vectorize=_vec_strings,
+)(_strings)
+
+
+HASHES_TYPE = pa.struct([("tlsh", pa.string()), ("ssdeep", pa.string())])
+
+
+def _hashes(ctx: ByteContext) -> dict:
+    """Fuzzy hashes for similarity search (sha256 and md5 are identity columns); not vectorised."""
+    return {"tlsh": ctx.fuzzy.get("tlsh"), "ssdeep": ctx.fuzzy.get("ssdeep")}
+
+
+declare(
+    REGISTRY, name="hashes", version=1, formats=ALL_FORMATS, stage="bytes", raw_type=HASHES_TYPE,
+    dim_names=[], vectorize=lambda raw: np.zeros(0, np.float32),
+)(_hashes)
+
+
+class PatternCounter:
+    """EMBER's whole-file pattern counts, streamed: ``c:\\`` and ``https?://`` in any case, ``HKEY_``,
+    ``MZ``. None of the patterns can overlap itself, so occurrence counts equal the non-overlapping
+    match counts of EMBER's regexes, and a carry of the last 7 bytes handles chunk boundaries."""
+
+    __slots__ = ("_carry", "counts")
+    CARRY = 7
+
+    def __init__(self) -> None:
+        self.counts = {"paths": 0, "urls": 0, "registry": 0, "MZ": 0}
+        self._carry = b""
+
+    @staticmethod
+    def _count(buf: bytes) -> tuple[int, int, int, int]:
+        paths = buf.count(b"c:\\") + buf.count(b"C:\\")
+        urls = 0
+        i = buf.find(b"://")
+        while i >= 0:
+            if buf[max(0, i - 5) : i].lower() == b"https" or buf[max(0, i - 4) : i].lower() == b"http":
+                urls += 1
+            i = buf.find(b"://", i + 3)
+        return paths, urls, buf.count(b"HKEY_"), buf.count(b"MZ")
+
+    def update(self, chunk: bytes | bytearray) -> None:
+        if not chunk:
+            return
+        buf = self._carry + bytes(chunk) if self._carry else chunk
+        new = self._count(buf)
+        old = self._count(self._carry) if self._carry else (0, 0, 0, 0)
+        for key, n_new, n_old in zip(("paths", "urls", "registry", "MZ"), new, old, strict=True):
+            self.counts[key] += n_new - n_old
+        self._carry = bytes(buf[-self.CARRY :])

@@ -1,0 +1,3 @@
+"""elf feature groups (being written)."""
+
+from __future__ import annotations

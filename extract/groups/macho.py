@@ -1,0 +1,3 @@
+"""macho feature groups (being written)."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""pe feature groups (being written)."""
+
+from __future__ import annotations

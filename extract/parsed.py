@@ -1,0 +1,63 @@
+"""The one parse of a file that every structural group shares, and the per-format parser registry."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class ParseError(Exception):
+    """The format's parser could not make sense of the file; the message says why, in one line."""
+
+
+@dataclass
+class Parsed:
+    """What a structural group receives.
+
+    ``binary`` is the parser's object (a LIEF binary; for a fat Mach-O, the chosen slice), ``data``
+    the file's bytes, ``extra`` anything the format's parse step worked out once for several groups
+    (e.g. the fat architecture list, the chosen slice's offset).
+    """
+
+    format: str
+    data: bytes | memoryview
+    size: int
+    binary: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+ParseFn = Callable[[bytes | memoryview], Parsed]
+_PARSERS: dict[str, ParseFn] = {}
+
+
+def register_parser(fmt: str, fn: ParseFn) -> ParseFn:
+    """Declare the parse step of a format (raises ParseError when the file cannot be parsed)."""
+    if fmt in _PARSERS:
+        raise ValueError(f"a parser for {fmt!r} is already registered")
+    _PARSERS[fmt] = fn
+    return fn
+
+
+def parser_for(fmt: str) -> ParseFn | None:
+    return _PARSERS.get(fmt)
+
+
+# Each format module provides the general group's fields from its parse (EMBER's general group).
+GeneralFn = Callable[[Parsed], dict[str, int]]
+_GENERAL: dict[str, GeneralFn] = {}
+GENERAL_FIELDS = (
+    "vsize", "has_debug", "exports", "imports", "has_relocations", "has_resources",
+    "has_signature", "has_tls", "symbols",
+)
+
+
+def register_general(fmt: str, fn: GeneralFn) -> GeneralFn:
+    if fmt in _GENERAL:
+        raise ValueError(f"general fields for {fmt!r} are already registered")
+    _GENERAL[fmt] = fn
+    return fn
+
+
+def general_for(fmt: str) -> GeneralFn | None:
+    return _GENERAL.get(fmt)

@@ -1,0 +1,149 @@
+"""Feature groups as small declared units, validated when declared.
+
+A group says what it is (name, version, formats, dims, raw Arrow type) and how to compute its raw
+value and turn that raw value into a float32 vector. The extractor parses a file once and hands the
+parse to every group; the vector layout and the feature version are derived from the declarations.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+FORMATS = frozenset({"pe", "elf", "macho", "unknown"})
+ALL_FORMATS = FORMATS
+STAGES = ("bytes", "structure")
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+# Names the output contract reserves for identity and provenance columns.
+RESERVED = frozenset(
+    {"sha256", "md5", "size", "path", "format", "status", "error", "feature_version",
+     "binfeat_version", "parser", "vector", "label"}
+)
+
+
+class DeclarationError(ValueError):
+    """A feature group declaration is inconsistent; raised when it is declared, not when used."""
+
+
+@dataclass(frozen=True)
+class FeatureGroup:
+    """One declared feature group.
+
+    stage "bytes": ``compute(ctx)`` receives a :class:`extract.context.ByteContext` (the byte-level
+    kernel results) and runs in the extractor's own process. stage "structure": ``compute(parsed)``
+    receives a :class:`extract.parsed.Parsed` and runs inside the isolated parser worker, so it may
+    touch the parser's objects; it must return plain Python values matching ``raw_type``.
+    ``vectorize(raw)`` maps the stored raw value to ``dims`` float32 numbers and must work from the
+    raw value alone (re-vectorising a stored corpus never reads the files again).
+    """
+
+    name: str
+    version: int
+    formats: frozenset[str]
+    dims: int
+    raw_type: pa.DataType
+    stage: str
+    compute: Callable[[Any], Any]
+    vectorize: Callable[[Any], np.ndarray]
+    dim_names: tuple[str, ...]
+    doc: str = ""
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not _NAME.match(self.name):
+            problems.append(f"name {self.name!r} must be snake_case ([a-z][a-z0-9_]*)")
+        if self.name in RESERVED:
+            problems.append(f"name {self.name!r} is reserved for an identity column")
+        if not isinstance(self.version, int) or self.version < 1:
+            problems.append(f"version must be an int >= 1, got {self.version!r}")
+        if not self.formats or not set(self.formats) <= FORMATS:
+            problems.append(f"formats {sorted(self.formats)} must be a non-empty subset of {sorted(FORMATS)}")
+        if not isinstance(self.dims, int) or self.dims < 0:
+            problems.append(f"dims must be an int >= 0, got {self.dims!r}")
+        if not isinstance(self.raw_type, pa.DataType):
+            problems.append("raw_type must be a pyarrow DataType")
+        if self.stage not in STAGES:
+            problems.append(f"stage must be one of {STAGES}, got {self.stage!r}")
+        if not callable(self.compute) or not callable(self.vectorize):
+            problems.append("compute and vectorize must be callables")
+        if len(self.dim_names) != self.dims:
+            problems.append(f"{len(self.dim_names)} dim_names for {self.dims} dims")
+        elif len(set(self.dim_names)) != len(self.dim_names):
+            problems.append("dim_names must be unique")
+        if problems:
+            raise DeclarationError(f"feature group {self.name!r}: " + "; ".join(problems))
+        object.__setattr__(self, "formats", frozenset(self.formats))
+        object.__setattr__(self, "dim_names", tuple(self.dim_names))
+
+    def applies_to(self, fmt: str) -> bool:
+        return fmt in self.formats
+
+    def vector(self, raw: Any) -> np.ndarray:
+        """Vectorise a raw value and check the declared length (a mismatch is a bug, said loudly)."""
+        out = np.asarray(self.vectorize(raw), dtype=np.float32)
+        if out.shape != (self.dims,):
+            raise ValueError(f"group {self.name!r} vectorised to shape {out.shape}, declared ({self.dims},)")
+        return out
+
+
+class Registry:
+    """An ordered set of feature groups; the order fixes the vector layout."""
+
+    def __init__(self) -> None:
+        self._groups: dict[str, FeatureGroup] = {}
+
+    def register(self, group: FeatureGroup) -> FeatureGroup:
+        if group.name in self._groups:
+            raise DeclarationError(f"feature group {group.name!r} is declared twice")
+        self._groups[group.name] = group
+        return group
+
+    def __iter__(self):
+        return iter(self._groups.values())
+
+    def __len__(self) -> int:
+        return len(self._groups)
+
+    def __getitem__(self, name: str) -> FeatureGroup:
+        return self._groups[name]
+
+    def names(self) -> list[str]:
+        return list(self._groups)
+
+    def by_stage(self, stage: str) -> list[FeatureGroup]:
+        return [g for g in self._groups.values() if g.stage == stage]
+
+
+def declare(
+    registry: Registry,
+    *,
+    name: str,
+    version: int,
+    formats: Sequence[str] | frozenset[str],
+    raw_type: pa.DataType,
+    stage: str,
+    dim_names: Sequence[str],
+    vectorize: Callable[[Any], np.ndarray],
+    doc: str = "",
+) -> Callable[[Callable[[Any], Any]], FeatureGroup]:
+    """Decorator form: ``@declare(REGISTRY, name=..., ...)`` over the compute function."""
+
+    def wrap(compute: Callable[[Any], Any]) -> FeatureGroup:
+        group = FeatureGroup(
+            name=name, version=version, formats=frozenset(formats), dims=len(dim_names),
+            raw_type=raw_type, stage=stage, compute=compute, vectorize=vectorize,
+            dim_names=tuple(dim_names), doc=doc or (compute.__doc__ or "").strip().split("\n")[0],
+        )
+        return registry.register(group)
+
+    return wrap
+
+
+# The one registry of binfeat's groups, filled by the modules of extract.groups in a fixed order.
+REGISTRY = Registry()

@@ -1,0 +1,25 @@
+"""Names from binaries as valid, reversible UTF-8 text for Arrow string columns."""
+
+from __future__ import annotations
+
+MAX_NAME = 4096
+
+
+def clean(name: str | bytes | None, limit: int = MAX_NAME) -> str:
+    """Decode bytes as UTF-8 with backslash escapes for invalid bytes; escape lone surrogates; cap length.
+
+    Binaries carry names that are not UTF-8 (or not text at all); Arrow strings must be valid UTF-8.
+    Backslash escapes keep distinct byte strings distinct.
+    """
+    if name is None:
+        return ""
+    if isinstance(name, (bytes, bytearray, memoryview)):
+        s = bytes(name).decode("utf-8", "backslashreplace")
+    else:
+        s = str(name)
+        try:
+            s.encode("utf-8")
+        except UnicodeEncodeError:
+            s = s.encode("utf-8", "backslashreplace").decode("utf-8")
+    s = s.replace("\x00", "\\x00")
+    return s if len(s) <= limit else s[:limit]

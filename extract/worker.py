@@ -1,0 +1,113 @@
+"""The isolated parser worker: parses each file once and runs every structural group on the parse.
+
+Runs as ``python -m extract.worker`` under an address-space limit, speaking length-prefixed pickles on
+stdin/stdout. A parser that segfaults, hangs or balloons takes down only this process; the extractor
+turns that into the file's error row and starts a fresh worker. Its protocol is internal.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pickle
+import resource
+import struct
+import sys
+from typing import BinaryIO
+
+_HEADER = struct.Struct("<Q")
+
+
+def read_message(stream: BinaryIO) -> object | None:
+    head = stream.read(_HEADER.size)
+    if len(head) < _HEADER.size:
+        return None
+    (n,) = _HEADER.unpack(head)
+    body = stream.read(n)
+    if len(body) < n:
+        return None
+    return pickle.loads(body)
+
+
+def write_message(stream: BinaryIO, obj: object) -> None:
+    body = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(_HEADER.pack(len(body)) + body)
+    stream.flush()
+
+
+def one_line(exc: BaseException) -> str:
+    text = str(exc).strip().replace("\n", " ").replace("\r", " ")
+    return f"{type(exc).__name__}: {text}"[:500] if text else type(exc).__name__
+
+
+def structural_raw(fmt: str, data: bytes | memoryview, size: int) -> dict:
+    """Parse once and run every structural group of the format: raw values and per-group errors."""
+    from extract.groups import REGISTRY
+    from extract.parsed import ParseError, parser_for
+
+    parse = parser_for(fmt)
+    if parse is None:
+        return {"parse_error": f"no parser registered for {fmt}", "raw": {}, "errors": {}}
+    try:
+        parsed = parse(data)
+    except ParseError as exc:
+        return {"parse_error": str(exc).replace("\n", " ")[:500] or "parser gave up", "raw": {}, "errors": {}}
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a parser bug must cost one file, not the batch
+        return {"parse_error": one_line(exc), "raw": {}, "errors": {}}
+    parsed.size = size
+    raw: dict[str, object] = {}
+    errors: dict[str, str] = {}
+    for group in REGISTRY.by_stage("structure"):
+        if not group.applies_to(fmt):
+            continue
+        try:
+            raw[group.name] = group.compute(parsed)
+        except MemoryError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - costs only this group
+            errors[group.name] = one_line(exc)
+    return {"parse_error": None, "raw": raw, "errors": errors}
+
+
+def _handle(request: dict) -> dict:
+    data = request.get("data")
+    if data is None:
+        with open(request["path"], "rb") as f:
+            data = f.read()
+    try:
+        return structural_raw(request["format"], data, request["size"])
+    except MemoryError:
+        return {"fatal": "out of memory"}
+
+
+def main() -> int:
+    limit_mb = int(os.environ.get("BINFEAT_WORKER_MEMORY_MB", "0") or 0)
+    if limit_mb > 0:
+        limit = limit_mb << 20
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    # The protocol owns the real stdout; anything a library prints goes to stderr instead.
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    inp = sys.stdin.buffer
+    try:
+        import lief
+
+        lief.logging.disable()
+    except Exception:  # noqa: BLE001,S110 - logging control is best effort
+        pass
+    import extract.groups  # noqa: F401 - declares every group
+
+    for name in filter(None, os.environ.get("BINFEAT_WORKER_PRELOAD", "").split(",")):
+        importlib.import_module(name)
+    write_message(out, {"ready": True})
+    while True:
+        request = read_message(inp)
+        if request is None:
+            return 0
+        write_message(out, _handle(request))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""binfeat: feature extraction for corpora of executable binaries, on one core or a Spark cluster."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from setuptools import setup
+
+HERE = Path(__file__).parent
+
+# Every dependency whose upgrade could change a feature's value is bounded on both sides:
+# a new parser, hash or numeric library means a new feature_version, decided by us, not by pip.
+FEATURE_PINS = [
+    "lief>=1.0.0,<1.1",  # the structural parser; its version is stamped into every row
+    "mmh3>=5.0,<6",  # MurmurHash3 for hashed (variable-length) features
+    "numpy>=2.0,<2.5",  # EMBER-compatible float32 entropy math
+    "numba>=0.61,<0.69",  # compiled byte-level kernels
+    "py-tlsh>=4.7,<5.1",  # TLSH fuzzy hash
+]
+
+def _version() -> str:
+    text = (HERE / "extract" / "version.py").read_text(encoding="utf-8")
+    return re.search(r'^__version__ = "([^"]+)"', text, re.M).group(1)
+
+
+setup(
+    name="binfeat",
+    version=_version(),
+    description="Feature extraction for corpora of executable binaries (PE, ELF, Mach-O) with Spark",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11",
+    packages=["extract", "jobs", "airflow_ops", "benchmarks"],
+    package_data={"benchmarks": ["*.json", "*.txt"], "jobs": ["*.properties"]},
+    install_requires=[
+        *FEATURE_PINS,
+        "pyarrow>=16,<27",
+        # pyspark is pinned to the release of the newest pyspark-client (see README, "One pyspark"):
+        # the Spark provider pulls pyspark-client, which writes into the same pyspark/ folder.
+        "pyspark==4.2.0",
+        "pandas>=2.2,<3",  # pyspark 4.2 warns at start-up with pandas >= 3
+        "boto3>=1.34,<2",
+        "psutil>=5.9",
+    ],
+    extras_require={
+        "airflow": [
+            "apache-airflow>=3.3,<3.4",
+            "apache-airflow-providers-apache-spark>=6.3,<7",
+            "statsd>=4,<5",
+        ],
+        "dev": [
+            "pytest>=8",
+            "pytest-timeout>=2.3",
+            "ruff>=0.6",
+            "moto[server]>=5.1,<6",
+            "matplotlib>=3.8",
+            "ppdeep>=20250000",
+            "pefile>=2024.8.26",
+        ],
+        "bench": ["matplotlib>=3.8"],
+    },
+    entry_points={"console_scripts": ["binfeat=jobs.cli:main"]},
+)
