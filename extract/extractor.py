@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from extract.formats import HEAD_BYTES, detect_format
 from extract.groups import REGISTRY
-from extract.groups.bytelevel import ByteContext, PatternCounter
+from extract.groups.bytelevel import ByteContext
 from extract.groups.general import general_fields
 from extract.isolation import ParserWorker, WorkerFailure
 from extract.kernels import ByteScanner
@@ -95,14 +95,12 @@ class _ByteState:
 
     def __init__(self, options: ExtractOptions) -> None:
         self.scanner = ByteScanner()
-        self.patterns = PatternCounter()
         self.sha256 = hashlib.sha256()
         self.md5 = hashlib.md5()
         self.fuzzy = _FuzzyHashers(options.fuzzy_hashes)
 
     def update(self, chunk: bytes | bytearray | memoryview) -> None:
         self.scanner.update(chunk)
-        self.patterns.update(chunk)
         self.sha256.update(chunk)
         self.md5.update(chunk)
         self.fuzzy.update(chunk)
@@ -159,18 +157,15 @@ class Extractor:
         return row
 
     def _open(self, path: str) -> tuple[int, os.stat_result]:
+        # stat first: opening a socket fails with a confusing error, and a FIFO must never be read
+        _check_regular(os.stat(path))
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
         try:
-            st = os.fstat(fd)
+            st = os.fstat(fd)  # what was opened, in case the path changed after the stat
+            _check_regular(st)
         except OSError:
             os.close(fd)
             raise
-        if not stat.S_ISREG(st.st_mode):
-            os.close(fd)
-            kind = ("directory" if stat.S_ISDIR(st.st_mode) else "FIFO" if stat.S_ISFIFO(st.st_mode)
-                    else "socket" if stat.S_ISSOCK(st.st_mode) else "device" if
-                    (stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)) else "special file")
-            raise IsADirectoryError(f"not a regular file ({kind})")
         return fd, st
 
     def _extract(self, path: str, content: bytes | None) -> dict:
@@ -187,8 +182,8 @@ class Extractor:
                 fd, st = self._open(path)
             except FileNotFoundError:
                 return self._error_row(path, "read: file not found (deleted or moved after listing?)")
-            except IsADirectoryError as exc:
-                return self._error_row(path, f"read: {exc.args[0] if exc.args else exc}")
+            except NotRegularFile as exc:
+                return self._error_row(path, f"read: {exc}")
             except OSError as exc:
                 return self._error_row(path, f"read: {exc.strerror or one_line(exc)}")
             size = st.st_size
@@ -246,14 +241,13 @@ class Extractor:
                     fatal = str(exc)
                     reply = None
             else:
-                data = whole if whole is not None else b""
-                reply = structural_raw(fmt, data, size)
+                reply = structural_raw(fmt, whole if whole is not None else _read_path(path), size)
             if reply is not None:
                 parse_error = reply["parse_error"]
                 raw.update(reply["raw"])
                 errors.update(reply["errors"])
         scan = bs.scanner.finish()
-        ctx = ByteContext(size=size, scan=scan, patterns=bs.patterns.counts, fuzzy=bs.fuzzy.digests())
+        ctx = ByteContext(size=size, scan=scan, fuzzy=bs.fuzzy.digests())
         row = dict.fromkeys(self._schema.names)
         row.update(sha256=bs.sha256.hexdigest(), md5=bs.md5.hexdigest(), size=size, path=path, format=fmt,
                    feature_version=self._feature_version, binfeat_version=__version__, parser=self._parser)
@@ -277,7 +271,8 @@ class Extractor:
             if g.name in raw and g.name not in errors:
                 try:
                     vector[off : off + g.dims] = g.vector(raw[g.name])
-                    row[g.name] = _plain(raw[g.name])
+                    # structural raw values arrive plain from the worker; byte groups hold numpy arrays
+                    row[g.name] = _plain(raw[g.name]) if g.stage == "bytes" else raw[g.name]
                     continue
                 except Exception as exc:  # noqa: BLE001
                     errors[g.name] = f"vectorise: {one_line(exc)}"
@@ -317,6 +312,20 @@ class Extractor:
         return self.to_record_batch(self.extract_rows(paths, contents))
 
 
+class NotRegularFile(OSError):
+    """The path is a directory, FIFO, socket or device: never read, reported in the row."""
+
+
+def _check_regular(st: os.stat_result) -> None:
+    mode = st.st_mode
+    if stat.S_ISREG(mode):
+        return
+    kind = ("directory" if stat.S_ISDIR(mode) else "FIFO" if stat.S_ISFIFO(mode)
+            else "socket" if stat.S_ISSOCK(mode) else "device" if (stat.S_ISCHR(mode) or stat.S_ISBLK(mode))
+            else "special file")
+    raise NotRegularFile(f"not a regular file ({kind})")
+
+
 def _read_all(fd: int, size: int) -> bytes:
     parts = []
     got = 0
@@ -333,6 +342,11 @@ def _read_all(fd: int, size: int) -> bytes:
             parts.append(extra)
             got += len(extra)
     return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def _read_path(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
 
 
 def _plain(value: Any) -> Any:

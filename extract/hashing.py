@@ -27,22 +27,32 @@ def bin_and_sign(token: str | bytes, dims: int) -> tuple[int, float]:
     return h % dims, (-1.0 if h & 0x80000000 else 1.0)
 
 
+def _hashes(tokens: Iterable[str | bytes]) -> np.ndarray:
+    h = mmh3.hash
+    try:  # mmh3 hashes a str as its UTF-8 bytes
+        return np.array([h(t, SEED, signed=False) for t in tokens], dtype=np.uint64)
+    except UnicodeEncodeError:  # a lone surrogate: encode it the documented way
+        return np.array([h(token_bytes(t), SEED, signed=False) for t in tokens], dtype=np.uint64)
+
+
+def _bin(hashes: np.ndarray, weights: np.ndarray, dims: int) -> np.ndarray:
+    if hashes.size == 0 or dims == 0:
+        return np.zeros(dims, dtype=np.float32)
+    signs = np.where(hashes & 0x80000000, -1.0, 1.0)
+    return np.bincount((hashes % dims).astype(np.intp), weights=signs * weights, minlength=dims).astype(np.float32)
+
+
 def hash_tokens(tokens: Iterable[str | bytes], dims: int) -> np.ndarray:
     """Signed counts of tokens in ``dims`` bins."""
-    out = np.zeros(dims, dtype=np.float32)
-    for t in tokens:
-        i, s = bin_and_sign(t, dims)
-        out[i] += s
-    return out
+    hashes = _hashes(tokens)
+    return _bin(hashes, np.ones(hashes.size), dims)
 
 
 def hash_weighted(pairs: Iterable[tuple[str | bytes, float]], dims: int) -> np.ndarray:
     """Signed sums of weights: each (token, weight) adds sign*weight to the token's bin."""
-    out = np.zeros(dims, dtype=np.float32)
-    for t, w in pairs:
-        i, s = bin_and_sign(t, dims)
-        out[i] += s * float(w)
-    return out
+    pairs = list(pairs)
+    hashes = _hashes([t for t, _ in pairs])
+    return _bin(hashes, np.array([float(w) for _, w in pairs], dtype=np.float64), dims)
 
 
 def hashed_dim_names(prefix: str, dims: int) -> list[str]:

@@ -4,6 +4,8 @@ and the printable-string statistics, streamed in constant memory.
 Two numba kernels share each chunk while it is in cache:
 - ``_blocks``: a 4-way split 256-bin histogram per 1024-byte block; the block's high-nibble counts
   come from its histogram, and each pair of adjacent blocks is one EMBER entropy window;
+- ``_patterns``: EMBER's whole-file pattern counts (``c:\\`` and ``https?://`` in any case, ``HKEY_``,
+  ``MZ``); none can overlap itself, so occurrence counts equal the non-overlapping regex match counts;
 - ``_long_runs``: a byte belongs to a printable string (a run of >= 5 bytes in 0x20-0x7f) exactly when
   some 5-byte all-printable window contains it, which vectorises (no per-byte branch) and gives the
   string byte histogram, the number of strings and their total length.
@@ -24,7 +26,10 @@ MIN_RUN = 5  # EMBER: printable runs of 5 or more bytes
 # A window whose 4*entropy lies this close to an integer is re-binned with EMBER's own float32 numpy
 # code, so the bin is exactly EMBER's (float32 rounding can move a value across a row boundary).
 UNCERTAIN = 1e-4
-_CONTEXT = 8  # bytes of the previous chunk kept for the string windows
+_CONTEXT = 16  # bytes of the previous chunk kept: 4 unresolved + context for the windows and patterns
+PATTERNS = ("paths", "urls", "registry", "MZ")
+_PATTERN_LAST = np.zeros(256, np.uint8)
+_PATTERN_LAST[[ord("Z"), ord("\\"), ord("/"), ord("_")]] = 1
 
 _kernels: tuple | None = None
 
@@ -150,7 +155,50 @@ def _compile() -> tuple:
         state[0] = prev_long
         state[1] = numstr
 
-    return _blocks, _long_runs
+    @njit(cache=True, nogil=True, boundscheck=False)
+    def _patterns(x, start, stop, lut, out):  # pragma: no cover - compiled
+        # EMBER's pattern counts for matches ending in x[start:stop]; the 7 bytes before start are
+        # context. A screen of 8 bytes at a time against the patterns' last bytes keeps it cheap.
+        paths = 0
+        urls = 0
+        reg = 0
+        mz = 0
+        e = start
+        while e < stop:
+            if e + 8 <= stop:
+                f = (lut[x[e]] | lut[x[e + 1]] | lut[x[e + 2]] | lut[x[e + 3]] | lut[x[e + 4]]
+                     | lut[x[e + 5]] | lut[x[e + 6]] | lut[x[e + 7]])
+                end = e + 8
+            else:
+                f = 1
+                end = stop
+            if f:
+                for k in range(e, end):
+                    c = x[k]
+                    if c == 90:  # MZ
+                        if k >= 1 and x[k - 1] == 77:
+                            mz += 1
+                    elif c == 92:  # c:\ in any case
+                        if k >= 2 and x[k - 1] == 58 and (x[k - 2] | 32) == 99:
+                            paths += 1
+                    elif c == 47:  # https?:// in any case
+                        if k >= 6 and x[k - 1] == 47 and x[k - 2] == 58:
+                            if ((x[k - 3] | 32) == 112 and (x[k - 4] | 32) == 116 and (x[k - 5] | 32) == 116
+                                    and (x[k - 6] | 32) == 104):
+                                urls += 1
+                            elif (k >= 7 and (x[k - 3] | 32) == 115 and (x[k - 4] | 32) == 112
+                                  and (x[k - 5] | 32) == 116 and (x[k - 6] | 32) == 116 and (x[k - 7] | 32) == 104):
+                                urls += 1
+                    elif c == 95:  # HKEY_
+                        if k >= 4 and x[k - 1] == 89 and x[k - 2] == 69 and x[k - 3] == 75 and x[k - 4] == 72:
+                            reg += 1
+            e = end
+        out[0] += paths
+        out[1] += urls
+        out[2] += reg
+        out[3] += mz
+
+    return _blocks, _long_runs, _patterns
 
 
 def kernels() -> tuple:
@@ -174,7 +222,8 @@ def ember_entropy_bin(counts: np.ndarray, window: int = WINDOW) -> int:
 class ByteScanner:
     """Streaming state of the byte kernels for one file: ``update`` chunks, then ``finish`` once."""
 
-    __slots__ = ("_nbytes", "_tail", "_unresolved", "grid", "hist", "longhist", "prev_nib", "runs", "state")
+    __slots__ = ("_nbytes", "_tail", "_unresolved", "grid", "hist", "longhist", "patterns", "prev_nib", "runs",
+                 "state")
 
     def __init__(self) -> None:
         self.hist = np.zeros(256, np.int64)
@@ -183,6 +232,7 @@ class ByteScanner:
         self.state = np.zeros(1, np.int64)
         self.longhist = np.zeros(256, np.int64)
         self.runs = np.zeros(2, np.int64)  # previous byte in a string; number of strings
+        self.patterns = np.zeros(len(PATTERNS), np.int64)
         self._tail = np.zeros(0, np.uint8)
         self._unresolved = 0
         self._nbytes = 0
@@ -198,7 +248,7 @@ class ByteScanner:
             return
         if self._nbytes % BLOCK:
             raise ValueError("only the last chunk may have a size that is not a multiple of 1024")
-        blocks, long_runs = kernels()
+        blocks, long_runs, patterns = kernels()
         n_full = (n // BLOCK) * BLOCK
         unc = np.empty((max(n_full // BLOCK, 1), 16), np.int64)
         k = blocks(a, n_full, self.hist, self.grid, self.prev_nib, self.state, unc)
@@ -211,6 +261,7 @@ class ByteScanner:
             x, start = a, 0
         stop = max(start, x.shape[0] - 4)
         long_runs(x, start, stop, self.longhist, self.runs)
+        patterns(x, start, stop, _PATTERN_LAST, self.patterns)
         self._unresolved = x.shape[0] - stop
         self._tail = x[-_CONTEXT:].copy()
         self._nbytes += n
@@ -222,9 +273,10 @@ class ByteScanner:
     def finish(self) -> dict:
         """Resolve the last bytes and the short-file window; return the raw counts."""
         if self._unresolved:
-            _, long_runs = kernels()
+            _, long_runs, patterns = kernels()
             x = self._tail
             long_runs(x, x.shape[0] - self._unresolved, x.shape[0], self.longhist, self.runs)
+            patterns(x, x.shape[0] - self._unresolved, x.shape[0], _PATTERN_LAST, self.patterns)
             self._unresolved = 0
         if self._nbytes < WINDOW:
             # EMBER: a file shorter than one window is one window, still divided by 2048
@@ -235,6 +287,7 @@ class ByteScanner:
             "numstrings": int(self.runs[1]),
             "string_bytes": int(self.longhist.sum()),
             "printabledist": self.longhist[32:128].copy(),
+            "patterns": dict(zip(PATTERNS, self.patterns.tolist(), strict=True)),
         }
 
 

@@ -17,11 +17,10 @@ from extract.registry import ALL_FORMATS, REGISTRY, declare
 
 @dataclass
 class ByteContext:
-    """What the byte-level groups share: the kernels' counts and the whole-file pattern counts."""
+    """What the byte-level groups share: the kernels' counts (histograms, strings, patterns)."""
 
     size: int
     scan: dict
-    patterns: dict[str, int]
     fuzzy: dict[str, str | None]
 
 
@@ -85,7 +84,7 @@ def _strings(ctx: ByteContext) -> dict:
         "printables": printables,
         "printabledist": dist,
         "entropy": _string_entropy(dist, printables),
-        **ctx.patterns,
+        **scan["patterns"],
     }
 
 
@@ -119,37 +118,3 @@ declare(
     REGISTRY, name="hashes", version=1, formats=ALL_FORMATS, stage="bytes", raw_type=HASHES_TYPE,
     dim_names=[], vectorize=lambda raw: np.zeros(0, np.float32),
 )(_hashes)
-
-
-class PatternCounter:
-    """EMBER's whole-file pattern counts, streamed: ``c:\\`` and ``https?://`` in any case, ``HKEY_``,
-    ``MZ``. None of the patterns can overlap itself, so occurrence counts equal the non-overlapping
-    match counts of EMBER's regexes, and a carry of the last 7 bytes handles chunk boundaries."""
-
-    __slots__ = ("_carry", "counts")
-    CARRY = 7
-
-    def __init__(self) -> None:
-        self.counts = {"paths": 0, "urls": 0, "registry": 0, "MZ": 0}
-        self._carry = b""
-
-    @staticmethod
-    def _count(buf: bytes) -> tuple[int, int, int, int]:
-        paths = buf.count(b"c:\\") + buf.count(b"C:\\")
-        urls = 0
-        i = buf.find(b"://")
-        while i >= 0:
-            if buf[max(0, i - 5) : i].lower() == b"https" or buf[max(0, i - 4) : i].lower() == b"http":
-                urls += 1
-            i = buf.find(b"://", i + 3)
-        return paths, urls, buf.count(b"HKEY_"), buf.count(b"MZ")
-
-    def update(self, chunk: bytes | bytearray) -> None:
-        if not chunk:
-            return
-        buf = self._carry + bytes(chunk) if self._carry else chunk
-        new = self._count(buf)
-        old = self._count(self._carry) if self._carry else (0, 0, 0, 0)
-        for key, n_new, n_old in zip(("paths", "urls", "registry", "MZ"), new, old, strict=True):
-            self.counts[key] += n_new - n_old
-        self._carry = bytes(buf[-self.CARRY :])

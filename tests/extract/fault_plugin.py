@@ -1,0 +1,26 @@
+"""A worker plugin (``ExtractOptions(worker_preload=...)``) that injects real faults into the ELF parse
+step: a segfault, a hang and a memory balloon, triggered by markers in a file's first bytes."""
+
+from __future__ import annotations
+
+import ctypes
+import time
+
+from extract import parsed
+
+_original = parsed._PARSERS["elf"]
+
+
+def _faulty(data):
+    head = bytes(data[:64])
+    if b"BINFEAT-CRASH" in head:
+        ctypes.string_at(0)  # a real SIGSEGV in the parser process
+    if b"BINFEAT-HANG" in head:
+        time.sleep(3600)
+    if b"BINFEAT-BALLOON" in head:
+        hog = [bytearray(64 << 20) for _ in range(1000)]  # 64 GiB: stopped by the worker's memory cap
+        return hog
+    return _original(data)
+
+
+parsed._PARSERS["elf"] = _faulty

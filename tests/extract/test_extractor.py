@@ -1,0 +1,161 @@
+"""The extractor's contract: one row per input whatever the input, isolation of the parser, streaming."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+import extract
+from extract.extractor import Extractor, ExtractOptions, output_schema, vector_length
+from extract.groups import REGISTRY
+from tests.rows import canonical_rows
+
+FAST = ExtractOptions(fuzzy_hashes=())
+
+
+@pytest.fixture(scope="module")
+def ex():
+    e = Extractor(FAST)
+    yield e
+    e.close()
+
+
+def test_vector_length_is_sum_of_declared_dims():
+    assert vector_length() == sum(g.dims for g in REGISTRY)
+    layout = extract.vector_layout()
+    assert layout[-1]["offset"] + layout[-1]["length"] == vector_length()
+    assert [r["group"] for r in layout] == REGISTRY.names()
+
+
+def test_every_group_on_every_fixture(ex, fixture_files):
+    schema = output_schema()
+    for name, path in fixture_files.items():
+        row = ex.extract(str(path))
+        assert row["status"] in ("ok", "partial", "error"), name
+        assert row["sha256"] is not None and row["size"] == path.stat().st_size, name
+        if row["status"] == "error":
+            continue
+        assert len(row["vector"]) == vector_length(), name
+        for g in REGISTRY:
+            if g.applies_to(row["format"]) and row[g.name] is not None:
+                assert len(g.vector(row[g.name])) == g.dims, (name, g.name)
+        pa.RecordBatch.from_pylist([{k: (v.tolist() if isinstance(v, np.ndarray) else v)
+                                     for k, v in row.items()}], schema=schema)
+
+
+def test_valid_fixtures_are_ok_and_formats_detected(ex, fixture_files):
+    expected = {"pe32_minimal": "pe", "pe32plus_minimal": "pe", "dotnet_minimal": "pe",
+                "elf64_le_minimal": "elf", "elf32_be_minimal": "elf", "macho64_minimal": "macho",
+                "macho_fat_minimal": "macho", "java_class": "unknown", "random_64k": "unknown", "empty": "unknown"}
+    for name, fmt in expected.items():
+        row = ex.extract(str(fixture_files[name]))
+        assert row["format"] == fmt, name
+        assert row["status"] == "ok", (name, row["error"])
+
+
+def test_damaged_fixtures_give_one_row_each(ex, fixture_files):
+    damaged = [n for n in fixture_files if any(k in n for k in ("truncated", "past_end", "absurd", "bitflip", "magic_only"))]
+    assert len(damaged) >= 10
+    rows = extract.extract_batch(pa.record_batch({"path": [str(fixture_files[n]) for n in damaged]}), FAST)
+    assert rows.num_rows == len(damaged)
+    for n, status, err in zip(damaged, rows.column("status").to_pylist(), rows.column("error").to_pylist(), strict=True):
+        assert status in ("ok", "partial"), (n, status, err)
+        assert (err is None) == (status == "ok"), n
+        assert err is None or "\n" not in err
+
+
+def test_bad_inputs_get_error_rows(ex, tmp_path):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    sock_path = tmp_path / "sock"
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(str(sock_path))
+    cases = {
+        str(tmp_path / "missing"): "file not found",
+        str(fifo): "not a regular file (FIFO)",
+        str(tmp_path): "not a regular file (directory)",
+        "/dev/null": "not a regular file (device)",
+        str(sock_path): "not a regular file (socket)",
+        "": "file not found",
+    }
+    batch = extract.extract_batch(pa.record_batch({"path": list(cases)}), FAST)
+    s.close()
+    assert batch.num_rows == len(cases)
+    for path, status, err, vec in zip(batch.column("path").to_pylist(), batch.column("status").to_pylist(),
+                                      batch.column("error").to_pylist(), batch.column("vector").to_pylist(), strict=True):
+        assert status == "error" and cases[path] in err and vec is None, (path, err)
+
+
+def test_same_bytes_same_row_and_content_equals_path(ex, fixture_files, tmp_path):
+    paths = [str(p) for p in fixture_files.values()]
+    a = extract.extract_batch(pa.record_batch({"path": paths}), FAST)
+    b = extract.extract_batch(pa.record_batch({"path": paths[::-1]}), FAST)
+    assert canonical_rows(a) == canonical_rows(b)[::-1]
+    contents = [open(p, "rb").read() for p in paths]
+    c = extract.extract_batch(pa.record_batch({"path": paths, "content": pa.array(contents, pa.binary())}), FAST)
+    assert canonical_rows(c) == canonical_rows(a)
+
+
+def test_stamps(ex, fixture_files):
+    row = ex.extract(str(fixture_files["elf64_le_minimal"]))
+    assert row["feature_version"] == extract.FEATURE_VERSION and row["binfeat_version"] == extract.__version__
+    assert row["parser"].startswith("lief 1.0")
+
+
+def test_large_file_streams_and_skips_structure(tmp_path, fixture_files):
+    data = fixture_files["elf64_le_minimal"].read_bytes()
+    big = tmp_path / "big"
+    with open(big, "wb") as f:
+        f.write(data)
+        f.truncate(5 << 20)  # sparse tail: 5 MiB
+    small_limits = ExtractOptions(fuzzy_hashes=(), whole_read_bytes=1 << 20, chunk_bytes=1 << 20,
+                                  max_structural_bytes=2 << 20)
+    streamed = Extractor(small_limits).extract(str(big))
+    whole = Extractor(FAST).extract(str(big))
+    assert streamed["status"] == "partial" and "skipped, file larger than" in streamed["error"]
+    assert whole["status"] == "ok"
+    for col in ("sha256", "md5", "byte_histogram", "byte_entropy_histogram", "strings", "size"):
+        assert streamed[col] == whole[col], col
+    elf = next(r for r in extract.vector_layout() if r["group"] == "elf_header")
+    skipped = streamed["vector"][elf["offset"] : elf["offset"] + elf["length"]]
+    assert np.isnan(skipped).all()  # unknown, not zero
+    assert not np.isnan(whole["vector"]).any()
+
+
+@pytest.mark.parametrize(("marker", "message"), [
+    (b"BINFEAT-CRASH", "parser crashed (SIGSEGV)"),
+    (b"BINFEAT-HANG", "parser timed out after 2 s"),
+    (b"BINFEAT-BALLOON", "parser ran out of memory (limit 512 MiB)"),
+])
+def test_parser_faults_cost_one_row(tmp_path, fixture_files, marker, message):
+    options = ExtractOptions(fuzzy_hashes=(), parse_timeout_s=2, memory_limit_mb=512,
+                             worker_preload=("tests.extract.fault_plugin",))
+    bad = tmp_path / "bad"
+    bad.write_bytes(b"\x7fELF\x02\x01\x01" + bytes(9) + marker + bytes(100))
+    good = fixture_files["elf64_le_minimal"]
+    batch = extract.extract_batch(pa.record_batch({"path": [str(good), str(bad), str(good)]}), options)
+    status = batch.column("status").to_pylist()
+    errors = batch.column("error").to_pylist()
+    assert status == ["ok", "error", "ok"], errors
+    assert errors[1] == message
+    # the byte-level groups of the failed file were still computed
+    assert batch.column("byte_histogram")[1].as_py() is not None
+    assert batch.column("sha256")[1].as_py() is not None
+
+
+def test_in_process_mode_equals_isolated(fixture_files):
+    paths = [str(p) for p in fixture_files.values()]
+    iso = Extractor(FAST).extract_batch(pa.record_batch({"path": paths}))
+    inproc = Extractor(ExtractOptions(fuzzy_hashes=(), isolate=False)).extract_batch(pa.record_batch({"path": paths}))
+    assert canonical_rows(iso) == canonical_rows(inproc)
+
+
+def test_bad_options_say_what_is_wrong():
+    with pytest.raises(ValueError, match="multiple of 1024"):
+        ExtractOptions(chunk_bytes=1000)
+    with pytest.raises(ValueError, match="unknown fuzzy hashes"):
+        ExtractOptions(fuzzy_hashes=("sdhash",))
