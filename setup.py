@@ -16,7 +16,8 @@ FEATURE_PINS = [
     "mmh3>=5.0,<6",  # MurmurHash3 for hashed (variable-length) features
     "numpy>=2.0,<2.5",  # EMBER-compatible float32 entropy math
     "numba>=0.61,<0.69",  # compiled byte-level kernels
-    "py-tlsh>=4.7,<5.1",  # TLSH fuzzy hash
+    "py-tlsh>=4.7,<5.1",  # TLSH fuzzy hash (reference for binfeat's own, used by the tests)
+    "pefile==2024.8.26",  # its ordinal tables name ordinal imports in the imphash, as pefile does
 ]
 
 def _version() -> str:
@@ -55,8 +56,8 @@ setup(
             "ruff>=0.6",
             "moto[server]>=5.1,<6",
             "matplotlib>=3.8",
-            "ppdeep>=20250000",
-            "pefile>=2024.8.26",
+            "ppdeep>=20250000",  # reference ssdeep for the tests
+            "dnfile>=0.15",  # reference .NET metadata reader for the tests
         ],
         "bench": ["matplotlib>=3.8"],
     },

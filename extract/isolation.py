@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import select
@@ -79,6 +80,7 @@ class ParserWorker:
             return pickle.loads(self._read_exact(n, deadline))
         except TimeoutError:
             self.close()
+            self.restarts += 1
             raise WorkerFailure(f"parser timed out after {self.timeout_s:g} s") from None
         except EOFError:
             raise WorkerFailure(self._death()) from None
@@ -124,24 +126,18 @@ class ParserWorker:
         return reply
 
     def close(self) -> None:
+        """Stop the worker (the next submit starts a fresh one)."""
         proc, self._proc = self._proc, None
         if proc is None:
             return
-        self.restarts += 1
-        try:
+        with contextlib.suppress(OSError, subprocess.TimeoutExpired):
             proc.kill()
             proc.wait(timeout=5)
-        except Exception:  # noqa: BLE001,S110 - already gone
-            pass
         for stream in (proc.stdin, proc.stdout):
-            try:
-                if stream:
+            if stream:
+                with contextlib.suppress(OSError):
                     stream.close()
-            except Exception:  # noqa: BLE001,S110
-                pass
 
     def __del__(self) -> None:  # pragma: no cover - interpreter shutdown
-        try:
+        with contextlib.suppress(Exception):
             self.close()
-        except Exception:  # noqa: BLE001,S110
-            pass

@@ -84,7 +84,7 @@ def _compile() -> tuple:
                     x = ent * 4.0  # EMBER: row = int(2 * (2 * H))
                     row = -1
                     if same and (nz & (nz - 1)) == 0:
-                        row = int(round(x))  # exact in float32 too: k equal counts, k a power of 2
+                        row = round(x)  # exact in float32 too: k equal counts, k a power of 2
                     else:
                         fl = math.floor(x)
                         if x - fl < 1e-4 or fl + 1.0 - x < 1e-4:
@@ -183,11 +183,12 @@ def _compile() -> tuple:
                             paths += 1
                     elif c == 47:  # https?:// in any case
                         if k >= 6 and x[k - 1] == 47 and x[k - 2] == 58:
-                            if ((x[k - 3] | 32) == 112 and (x[k - 4] | 32) == 116 and (x[k - 5] | 32) == 116
-                                    and (x[k - 6] | 32) == 104):
-                                urls += 1
-                            elif (k >= 7 and (x[k - 3] | 32) == 115 and (x[k - 4] | 32) == 112
-                                  and (x[k - 5] | 32) == 116 and (x[k - 6] | 32) == 116 and (x[k - 7] | 32) == 104):
+                            http = ((x[k - 3] | 32) == 112 and (x[k - 4] | 32) == 116
+                                    and (x[k - 5] | 32) == 116 and (x[k - 6] | 32) == 104)
+                            https = (k >= 7 and (x[k - 3] | 32) == 115 and (x[k - 4] | 32) == 112
+                                     and (x[k - 5] | 32) == 116 and (x[k - 6] | 32) == 116
+                                     and (x[k - 7] | 32) == 104)
+                            if http or https:
                                 urls += 1
                     elif c == 95:  # HKEY_
                         if k >= 4 and x[k - 1] == 89 and x[k - 2] == 69 and x[k - 3] == 75 and x[k - 4] == 72:

@@ -19,7 +19,7 @@ def parser_version() -> str:
         from importlib.metadata import version
 
         return version("lief")
-    except Exception:  # noqa: BLE001 - metadata missing (e.g. code shipped as a zip): ask the module
+    except Exception:
         import lief
 
         return str(lief.__version__).split("-")[0]

@@ -12,7 +12,8 @@ import sys
 from collections.abc import Callable
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "extract": ("jobs.extract_features:main", "extract features of a directory, glob, manifest or s3:// prefix with Spark"),
+    "extract": ("jobs.extract_features:main",
+                "extract features of a directory, glob, manifest or s3:// prefix with Spark"),
     "corpus": ("", "sample corpora and the daily corpus update (subcommands: sample, update)"),
     "bench": ("benchmarks.suite:main", "run the benchmark suite on a sample corpus"),
     "file": ("jobs.cli:_file_main", "extract one or more files in-process and print their rows as JSON"),

@@ -47,7 +47,7 @@ def test_vector_layout_doc_is_current():
     from extract.layout import layout_markdown
 
     doc = (REPO / "docs" / "vector_layout.md").read_text(encoding="utf-8")
-    assert doc == layout_markdown(), "docs/vector_layout.md is stale: run `binfeat layout --markdown > docs/vector_layout.md`"
+    assert doc == layout_markdown(), "stale: run `binfeat layout --markdown > docs/vector_layout.md`"
 
 
 def _fake_java(tmp_path: Path, version_line: str | None) -> dict[str, str]:

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from extract.groups import bytelevel, general, pe, elf, macho  # noqa: F401  (order = layout)
+import importlib
+
 from extract.registry import REGISTRY
 
-__all__ = ["REGISTRY"]
+# The order of declaration is the vector layout: append new modules, never reorder.
+MODULES = ("bytelevel", "general", "pe", "elf", "macho")
+for _name in MODULES:
+    importlib.import_module(f"extract.groups.{_name}")
+
+__all__ = ["MODULES", "REGISTRY"]

@@ -10,7 +10,7 @@ from tests.extract import ember_reference as ember
 
 
 def _row(data: bytes) -> dict:
-    from extract.extractor import Extractor, ExtractOptions
+    from extract.extractor import ExtractOptions, Extractor
 
     ex = Extractor(ExtractOptions(fuzzy_hashes=(), isolate=False))
     import tempfile

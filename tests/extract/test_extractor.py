@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 import extract
-from extract.extractor import Extractor, ExtractOptions, output_schema, vector_length
+from extract.extractor import ExtractOptions, Extractor, output_schema, vector_length
 from extract.groups import REGISTRY
 from tests.rows import canonical_rows
 
@@ -58,11 +58,13 @@ def test_valid_fixtures_are_ok_and_formats_detected(ex, fixture_files):
 
 
 def test_damaged_fixtures_give_one_row_each(ex, fixture_files):
-    damaged = [n for n in fixture_files if any(k in n for k in ("truncated", "past_end", "absurd", "bitflip", "magic_only"))]
+    kinds = ("truncated", "past_end", "absurd", "bitflip", "magic_only")
+    damaged = [n for n in fixture_files if any(k in n for k in kinds)]
     assert len(damaged) >= 10
     rows = extract.extract_batch(pa.record_batch({"path": [str(fixture_files[n]) for n in damaged]}), FAST)
     assert rows.num_rows == len(damaged)
-    for n, status, err in zip(damaged, rows.column("status").to_pylist(), rows.column("error").to_pylist(), strict=True):
+    columns = rows.column("status").to_pylist(), rows.column("error").to_pylist()
+    for n, status, err in zip(damaged, *columns, strict=True):
         assert status in ("ok", "partial"), (n, status, err)
         assert (err is None) == (status == "ok"), n
         assert err is None or "\n" not in err
@@ -85,8 +87,8 @@ def test_bad_inputs_get_error_rows(ex, tmp_path):
     batch = extract.extract_batch(pa.record_batch({"path": list(cases)}), FAST)
     s.close()
     assert batch.num_rows == len(cases)
-    for path, status, err, vec in zip(batch.column("path").to_pylist(), batch.column("status").to_pylist(),
-                                      batch.column("error").to_pylist(), batch.column("vector").to_pylist(), strict=True):
+    columns = [batch.column(c).to_pylist() for c in ("path", "status", "error", "vector")]
+    for path, status, err, vec in zip(*columns, strict=True):
         assert status == "error" and cases[path] in err and vec is None, (path, err)
 
 
@@ -159,3 +161,21 @@ def test_bad_options_say_what_is_wrong():
         ExtractOptions(chunk_bytes=1000)
     with pytest.raises(ValueError, match="unknown fuzzy hashes"):
         ExtractOptions(fuzzy_hashes=("sdhash",))
+
+
+@pytest.mark.corpus
+def test_every_corpus_file_gives_one_row(small_corpus):
+    from tests.conftest import corpus_manifest
+
+    records = corpus_manifest()
+    paths = [str(small_corpus / r["sha256"][:2] / r["sha256"]) for r in records]
+    batch = extract.extract_batch(pa.record_batch({"path": paths}), FAST)
+    assert batch.num_rows == len(records)
+    assert batch.column("sha256").to_pylist() == [r["sha256"] for r in records]
+    assert batch.column("size").to_pylist() == [r["size"] for r in records]
+    assert batch.column("format").to_pylist() == [r["format"] for r in records]
+    for r, status, err in zip(records, batch.column("status").to_pylist(), batch.column("error").to_pylist(),
+                              strict=True):
+        assert status in ("ok", "partial"), (r, err)  # no parser crash, hang or balloon on this corpus
+        if r["mutation"] is None and r["kind"] != "malformed":
+            assert status == "ok", (r["kind"], r["origin"], err)  # real, undamaged files parse fully

@@ -1,0 +1,371 @@
+"""EMBER v2's PE groups: header (62 dims), section (255), imports (1280), exports (128), data
+directories (30), same raw shapes and vector layouts, hashed with extract.hashing (MurmurHash3)
+instead of scikit-learn's FeatureHasher (so the bins differ from EMBER's, the meaning does not).
+
+Token names are EMBER-era LIEF spellings from our own tables over the raw integers; an integer with
+no name becomes ``0x...`` so nothing is lost. pe_imports additionally stores the imphash (pefile's
+definition) in its raw value; it is not vectorised (an MD5 has no useful numeric order).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+
+import numpy as np
+import pyarrow as pa
+
+from extract.groups.pe_parse import data_dir, export_names
+from extract.hashing import hash_tokens, hash_weighted, hashed_dim_names
+from extract.parsed import Parsed
+from extract.registry import REGISTRY, declare
+from extract.text import clean
+
+MAX_SECTIONS = 4096
+MAX_LIBRARIES = 4096
+MAX_FUNCTIONS = 10_000  # imported functions over all libraries, and exported functions
+MAX_IMPORT_SCAN = 100_000  # import entries read at all (for the imphash), bounding Python time
+NAME_CAP = 256
+IMPORT_NAME_CAP = 1024
+NUM_DIRS = 15  # EMBER vectorises the first 15 data directories
+
+MACHINES = {
+    0x0: "UNKNOWN", 0x184: "ALPHA", 0x284: "ALPHA64", 0x1D3: "AM33", 0x8664: "AMD64", 0x1C0: "ARM",
+    0xAA64: "ARM64", 0xA641: "ARM64EC", 0xA64E: "ARM64X", 0x1C4: "ARMNT", 0xEBC: "EBC", 0x14C: "I386",
+    0x200: "IA64", 0x6232: "LOONGARCH32", 0x6264: "LOONGARCH64", 0x9041: "M32R", 0x266: "MIPS16",
+    0x366: "MIPSFPU", 0x466: "MIPSFPU16", 0x1F0: "POWERPC", 0x1F1: "POWERPCFP", 0x166: "R4000",
+    0x5032: "RISCV32", 0x5064: "RISCV64", 0x5128: "RISCV128", 0x1A2: "SH3", 0x1A3: "SH3DSP",
+    0x1A6: "SH4", 0x1A8: "SH5", 0x1C2: "THUMB", 0x169: "WCEMIPSV2",
+}
+COFF_FLAGS = {
+    0x1: "RELOCS_STRIPPED", 0x2: "EXECUTABLE_IMAGE", 0x4: "LINE_NUMS_STRIPPED",
+    0x8: "LOCAL_SYMS_STRIPPED", 0x10: "AGGRESSIVE_WS_TRIM", 0x20: "LARGE_ADDRESS_AWARE",
+    0x80: "BYTES_REVERSED_LO", 0x100: "CHARA_32BIT_MACHINE", 0x200: "DEBUG_STRIPPED",
+    0x400: "REMOVABLE_RUN_FROM_SWAP", 0x800: "NET_RUN_FROM_SWAP", 0x1000: "SYSTEM", 0x2000: "DLL",
+    0x4000: "UP_SYSTEM_ONLY", 0x8000: "BYTES_REVERSED_HI",
+}
+DLL_FLAGS = {
+    0x20: "HIGH_ENTROPY_VA", 0x40: "DYNAMIC_BASE", 0x80: "FORCE_INTEGRITY", 0x100: "NX_COMPAT",
+    0x200: "NO_ISOLATION", 0x400: "NO_SEH", 0x800: "NO_BIND", 0x1000: "APPCONTAINER",
+    0x2000: "WDM_DRIVER", 0x4000: "GUARD_CF", 0x8000: "TERMINAL_SERVER_AWARE",
+}
+SUBSYSTEMS = {
+    0: "UNKNOWN", 1: "NATIVE", 2: "WINDOWS_GUI", 3: "WINDOWS_CUI", 5: "OS2_CUI", 7: "POSIX_CUI",
+    8: "NATIVE_WINDOWS", 9: "WINDOWS_CE_GUI", 10: "EFI_APPLICATION", 11: "EFI_BOOT_SERVICE_DRIVER",
+    12: "EFI_RUNTIME_DRIVER", 13: "EFI_ROM", 14: "XBOX", 16: "WINDOWS_BOOT_APPLICATION",
+}
+MAGICS = {0x10B: "PE32", 0x20B: "PE32_PLUS", 0x107: "ROM"}
+SECTION_FLAGS = {
+    0x8: "TYPE_NO_PAD", 0x20: "CNT_CODE", 0x40: "CNT_INITIALIZED_DATA",
+    0x80: "CNT_UNINITIALIZED_DATA", 0x100: "LNK_OTHER", 0x200: "LNK_INFO", 0x800: "LNK_REMOVE",
+    0x1000: "LNK_COMDAT", 0x8000: "GPREL", 0x20000: "MEM_PURGEABLE", 0x40000: "MEM_LOCKED",
+    0x80000: "MEM_PRELOAD", 0x1000000: "LNK_NRELOC_OVFL", 0x2000000: "MEM_DISCARDABLE",
+    0x4000000: "MEM_NOT_CACHED", 0x8000000: "MEM_NOT_PAGED", 0x10000000: "MEM_SHARED",
+    0x20000000: "MEM_EXECUTE", 0x40000000: "MEM_READ", 0x80000000: "MEM_WRITE",
+}
+SECTION_ALIGN_MASK = 0x00F00000
+DIR_NAMES = (
+    "EXPORT_TABLE", "IMPORT_TABLE", "RESOURCE_TABLE", "EXCEPTION_TABLE", "CERTIFICATE_TABLE",
+    "BASE_RELOCATION_TABLE", "DEBUG", "ARCHITECTURE", "GLOBAL_PTR", "TLS_TABLE", "LOAD_CONFIG_TABLE",
+    "BOUND_IMPORT", "IAT", "DELAY_IMPORT_DESCRIPTOR", "CLR_RUNTIME_HEADER", "RESERVED",
+)
+
+
+def _name(table: dict[int, str], value: int) -> str:
+    return table.get(value, f"0x{value:x}")
+
+
+def _flags(table: dict[int, str], value: int) -> list[str]:
+    """Names of the set bits, in bit order; unnamed set bits as ``0x...``."""
+    out = []
+    bit = 1
+    while bit <= value:
+        if value & bit:
+            out.append(table.get(bit, f"0x{bit:x}"))
+        bit <<= 1
+    return out
+
+
+def section_props(chars: int) -> list[str]:
+    """Section characteristics as EMBER-era tokens; the 4-bit alignment field as ALIGN_<n>BYTES."""
+    props = _flags(SECTION_FLAGS, chars & ~SECTION_ALIGN_MASK)
+    align = (chars & SECTION_ALIGN_MASK) >> 20
+    if align:
+        props.append(f"ALIGN_{1 << (align - 1)}BYTES" if align <= 14 else f"ALIGN_0x{align:x}")
+    return props
+
+
+# ---------------------------------------------------------------------------------------------
+# pe_header (62 dims)
+
+_OPT_INTS = (
+    "major_image_version", "minor_image_version", "major_linker_version", "minor_linker_version",
+    "major_operating_system_version", "minor_operating_system_version", "major_subsystem_version",
+    "minor_subsystem_version", "sizeof_code", "sizeof_headers", "sizeof_heap_commit",
+)
+HEADER_TYPE = pa.struct([
+    ("coff", pa.struct([("timestamp", pa.int64()), ("machine", pa.string()),
+                        ("characteristics", pa.list_(pa.string()))])),
+    ("optional", pa.struct([("subsystem", pa.string()), ("dll_characteristics", pa.list_(pa.string())),
+                            ("magic", pa.string())] + [(k, pa.uint64()) for k in _OPT_INTS])),
+])
+_HASHED_HEADER = (("machine", 10), ("characteristics", 10), ("subsystem", 10),
+                  ("dll_characteristics", 10), ("magic", 10))
+HEADER_DIMS = ["timestamp"] + [n for key, d in _HASHED_HEADER for n in hashed_dim_names(f"{key}_hash", d)] \
+    + list(_OPT_INTS)
+
+
+def _vec_header(raw: dict) -> np.ndarray:
+    coff, opt = raw["coff"], raw["optional"]
+    return np.hstack([
+        [float(coff["timestamp"])],
+        hash_tokens([coff["machine"]], 10),
+        hash_tokens(coff["characteristics"], 10),
+        hash_tokens([opt["subsystem"]], 10),
+        hash_tokens(opt["dll_characteristics"], 10),
+        hash_tokens([opt["magic"]], 10),
+        [float(opt[k]) for k in _OPT_INTS],  # float first: SizeOfHeapCommit is a uint64
+    ]).astype(np.float32)
+
+
+@declare(REGISTRY, name="pe_header", version=1, formats=["pe"], stage="structure", raw_type=HEADER_TYPE,
+         dim_names=HEADER_DIMS, vectorize=_vec_header)
+def pe_header(parsed: Parsed) -> dict:
+    """COFF and optional header fields as EMBER v2's header group (timestamp, machine, flags, ...)."""
+    b, buf = parsed.binary, parsed.data
+    # Enum-typed fields are read from the bytes: LIEF turns values outside its enums into bare ints
+    # with a RuntimeWarning. COFF header at e_lfanew+4 (bounds checked by the parse step), optional
+    # header at e_lfanew+24; an optional header cut by the file's end reads as zeros.
+    lfanew = int(b.dos_header.addressof_new_exeheader)
+    (machine,) = struct.unpack_from("<H", buf, lfanew + 4)
+    (characteristics,) = struct.unpack_from("<H", buf, lfanew + 22)
+    opt_raw = bytes(buf[lfanew + 24:lfanew + 24 + 72]).ljust(72, b"\x00")
+    (magic,) = struct.unpack_from("<H", opt_raw, 0)
+    subsystem, dll_chars = struct.unpack_from("<HH", opt_raw, 68)
+    o = b.optional_header
+    opt = {
+        "subsystem": _name(SUBSYSTEMS, subsystem),
+        "dll_characteristics": _flags(DLL_FLAGS, dll_chars),
+        "magic": _name(MAGICS, magic),
+    }
+    opt.update({k: int(getattr(o, k)) for k in _OPT_INTS})
+    return {
+        "coff": {
+            "timestamp": int(b.header.time_date_stamps),
+            "machine": _name(MACHINES, machine),
+            "characteristics": _flags(COFF_FLAGS, characteristics),
+        },
+        "optional": opt,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# pe_section (255 dims)
+
+SECTION_TYPE = pa.struct([
+    ("entry", pa.string()),
+    ("sections", pa.list_(pa.struct([("name", pa.string()), ("size", pa.int64()), ("entropy", pa.float64()),
+                                     ("vsize", pa.int64()), ("props", pa.list_(pa.string()))]))),
+    ("truncated", pa.bool_()),
+])
+SECTION_DIMS = [
+    "sections", "sections_zero_size", "sections_empty_name", "sections_rx", "sections_w",
+    *hashed_dim_names("section_size_hash", 50), *hashed_dim_names("section_entropy_hash", 50),
+    *hashed_dim_names("section_vsize_hash", 50), *hashed_dim_names("entry_name_hash", 50),
+    *hashed_dim_names("entry_characteristics_hash", 50),
+]
+
+
+def _vec_section(raw: dict) -> np.ndarray:
+    secs = raw["sections"]
+    general = [
+        len(secs),
+        sum(1 for s in secs if s["size"] == 0),
+        sum(1 for s in secs if s["name"] == ""),
+        sum(1 for s in secs if "MEM_READ" in s["props"] and "MEM_EXECUTE" in s["props"]),
+        sum(1 for s in secs if "MEM_WRITE" in s["props"]),
+    ]
+    entry = raw["entry"]
+    return np.hstack([
+        general,
+        hash_weighted([(s["name"], s["size"]) for s in secs], 50),
+        hash_weighted([(s["name"], s["entropy"]) for s in secs], 50),
+        hash_weighted([(s["name"], s["vsize"]) for s in secs], 50),
+        hash_tokens([entry], 50),
+        hash_tokens([p for s in secs if s["name"] == entry for p in s["props"]], 50),
+    ]).astype(np.float32)
+
+
+def _entry_section(binary, sections: list[dict]) -> str:
+    """Name of the section holding the entry point (EMBER v2: section_from_rva), else the first
+    executable section's, else ""."""
+    try:
+        sec = binary.section_from_rva(int(binary.optional_header.addressof_entrypoint))
+    except Exception:
+        sec = None
+    if sec is not None:
+        return clean(sec.name, NAME_CAP)
+    for s in sections:
+        if "MEM_EXECUTE" in s["props"]:
+            return s["name"]
+    return ""
+
+
+@declare(REGISTRY, name="pe_section", version=1, formats=["pe"], stage="structure", raw_type=SECTION_TYPE,
+         dim_names=SECTION_DIMS, vectorize=_vec_section)
+def pe_section(parsed: Parsed) -> dict:
+    """Entry section and per-section name, raw size, entropy, virtual size and flags (EMBER v2).
+
+    Entropy is LIEF's (EMBER's source): over the section's content as LIEF reads it, i.e. the raw
+    data cut at the virtual size when that is smaller.
+
+    Caps: the first 4,096 sections (``truncated`` says when more exist); names cut at 256 chars.
+    """
+    all_secs = parsed.binary.sections
+    sections = []
+    for i, s in enumerate(all_secs):
+        if i >= MAX_SECTIONS:
+            break
+        sections.append({
+            "name": clean(s.name, NAME_CAP), "size": int(s.size), "entropy": float(s.entropy),
+            "vsize": int(s.virtual_size), "props": section_props(int(s.characteristics)),
+        })
+    return {"entry": _entry_section(parsed.binary, sections), "sections": sections,
+            "truncated": len(all_secs) > MAX_SECTIONS}
+
+
+# ---------------------------------------------------------------------------------------------
+# pe_imports (1280 dims) + imphash
+
+IMPORTS_TYPE = pa.struct([
+    ("libraries", pa.list_(pa.struct([("name", pa.string()), ("functions", pa.list_(pa.string()))]))),
+    ("imphash", pa.string()),
+    ("truncated", pa.bool_()),
+])
+IMPORTS_DIMS = hashed_dim_names("library_hash", 256) + hashed_dim_names("function_hash", 1024)
+_IMPHASH_EXTS = ("ocx", "sys", "dll")
+
+
+def _vec_imports(raw: dict) -> np.ndarray:
+    libs = raw["libraries"]
+    names = sorted({lib["name"].lower() for lib in libs})
+    funcs = [lib["name"].lower() + ":" + f for lib in libs for f in lib["functions"]]
+    return np.hstack([hash_tokens(names, 256), hash_tokens(funcs, 1024)]).astype(np.float32)
+
+
+def _ordinal_name(lib_lower: str, ordinal: int) -> str:
+    """pefile's ordinal lookup (named for oleaut32/ws2_32/wsock32, else ``ord<N>``), for the imphash.
+
+    Uses pefile's own ``ordlookup`` tables (a pinned runtime dependency), so the imphash equals
+    ``pefile.PE.get_imphash()``.
+    """
+    from ordlookup import ords
+
+    table = ords.get(lib_lower.encode("ascii", "replace"))
+    name = table.get(ordinal) if table is not None else None
+    return name.decode("ascii", "replace") if name is not None else f"ord{ordinal}"
+
+
+def _imphash_lib(name: str) -> str:
+    lib = name.lower()
+    parts = lib.rsplit(".", 1)
+    return parts[0] if len(parts) > 1 and parts[1] in _IMPHASH_EXTS else lib
+
+
+@declare(REGISTRY, name="pe_imports", version=1, formats=["pe"], stage="structure", raw_type=IMPORTS_TYPE,
+         dim_names=IMPORTS_DIMS, vectorize=_vec_imports)
+def pe_imports(parsed: Parsed) -> dict:
+    """Imported libraries and functions (ordinals as ``ord<N>``), EMBER v2's imports, plus imphash.
+
+    Duplicate library entries are merged (EMBER). Caps: 4,096 libraries, 10,000 functions in all
+    (``truncated`` says when cut), names cut at 1,024 chars. imphash is pefile's get_imphash(): md5
+    of "lib.func" lowercased, comma-joined, lib without .dll/.ocx/.sys, ordinals named via pefile's
+    ordlookup; "" when there is no import. It covers up to 100,000 import entries (so it can differ
+    from pefile's only beyond that).
+    """
+    merged: dict[str, list[str]] = {}
+    imp_strs: list[str] = []
+    n_funcs = n_seen = 0
+    truncated = False
+    for lib in parsed.binary.imports:
+        if n_seen >= MAX_IMPORT_SCAN:
+            truncated = True
+            break
+        raw_name = lib.name
+        lib_name = clean(raw_name, IMPORT_NAME_CAP)
+        hash_lib = _imphash_lib(raw_name)
+        funcs = merged.get(lib_name)
+        if funcs is None:
+            if len(merged) >= MAX_LIBRARIES:
+                truncated = True
+            else:
+                funcs = merged[lib_name] = []
+        for e in lib.entries:
+            n_seen += 1
+            if n_seen > MAX_IMPORT_SCAN:
+                truncated = True
+                break
+            if e.is_ordinal:
+                token = f"ord{int(e.ordinal)}"
+                imp_strs.append(f"{hash_lib}.{_ordinal_name(raw_name.lower(), int(e.ordinal)).lower()}")
+            else:
+                token = e.name
+                if token:
+                    imp_strs.append(f"{hash_lib}.{token.lower()}")
+            if funcs is None or n_funcs >= MAX_FUNCTIONS:
+                truncated = True
+                continue
+            funcs.append(clean(token, IMPORT_NAME_CAP))
+            n_funcs += 1
+    imphash = hashlib.md5(",".join(imp_strs).encode("utf-8", "surrogateescape")).hexdigest() if imp_strs \
+        else ""
+    return {"libraries": [{"name": k, "functions": v} for k, v in merged.items()],
+            "imphash": imphash, "truncated": truncated}
+
+
+# ---------------------------------------------------------------------------------------------
+# pe_exports (128 dims)
+
+EXPORTS_TYPE = pa.struct([("functions", pa.list_(pa.string())), ("truncated", pa.bool_())])
+
+
+def _vec_exports(raw: dict) -> np.ndarray:
+    return hash_tokens(raw["functions"], 128)
+
+
+@declare(REGISTRY, name="pe_exports", version=1, formats=["pe"], stage="structure", raw_type=EXPORTS_TYPE,
+         dim_names=hashed_dim_names("export_hash", 128), vectorize=_vec_exports)
+def pe_exports(parsed: Parsed) -> dict:
+    """Exported function names (EMBER v2). Caps: 10,000 names, each cut at 1,024 chars."""
+    funcs = export_names(parsed)
+    names = [clean(f, IMPORT_NAME_CAP) for f in funcs[:MAX_FUNCTIONS]]
+    return {"functions": names, "truncated": len(funcs) > MAX_FUNCTIONS}
+
+
+# ---------------------------------------------------------------------------------------------
+# pe_data_directories (30 dims)
+
+DIRS_TYPE = pa.list_(pa.struct([("name", pa.string()), ("size", pa.int64()),
+                                ("virtual_address", pa.int64())]))
+DIRS_DIMS = [f"{n}.{f}" for n in DIR_NAMES[:NUM_DIRS] for f in ("size", "virtual_address")]
+
+
+def _vec_dirs(raw: list) -> np.ndarray:
+    out = np.zeros(2 * NUM_DIRS, dtype=np.float32)
+    for i, d in enumerate(raw[:NUM_DIRS]):
+        out[2 * i] = d["size"]
+        out[2 * i + 1] = d["virtual_address"]
+    return out
+
+
+@declare(REGISTRY, name="pe_data_directories", version=1, formats=["pe"], stage="structure",
+         raw_type=DIRS_TYPE, dim_names=DIRS_DIMS, vectorize=_vec_dirs)
+def pe_data_directories(parsed: Parsed) -> list:
+    """Size and RVA of each data directory in EMBER's order (at most 16; the 15 first vectorised)."""
+    b = parsed.binary
+    n = min(len(b.data_directories), len(DIR_NAMES))
+    out = []
+    for i in range(n):
+        rva, size = data_dir(b, i)
+        out.append({"name": DIR_NAMES[i], "size": size, "virtual_address": rva})
+    return out

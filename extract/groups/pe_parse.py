@@ -1,0 +1,146 @@
+"""The PE parse step (one LIEF parse, checked and wrapped), EMBER's general fields, shared helpers.
+
+LIEF's ParserConfig skips the resource tree and base relocations (no group needs more than their
+data-directory entries, which is also where ``has_resources``/``has_relocations`` come from) and
+exception tables; Authenticode signatures are parsed (pe_authenticode counts them; the cost is paid
+by signed files only). LIEF refuses a memoryview, so a memoryview is copied once into bytes.
+"""
+
+from __future__ import annotations
+
+import functools
+import struct
+
+import lief
+import numpy as np
+
+from extract.parsed import Parsed, ParseError, register_general, register_parser
+
+MIN_PE = 0x40 + 4 + 20  # DOS header, PE signature, COFF header
+DIR_RESOURCE, DIR_SECURITY, DIR_BASERELOC, DIR_CLR = 2, 4, 5, 14
+
+
+@functools.cache
+def _config() -> lief.PE.ParserConfig:
+    """Built on first parse (never at import), together with silencing LIEF's stderr logging."""
+    lief.logging.disable()
+    cfg = lief.PE.ParserConfig()
+    cfg.parse_rsrc = False
+    cfg.parse_reloc = False
+    cfg.parse_exceptions = False
+    cfg.parse_arm64x_binary = False
+    cfg.parse_signature = True
+    cfg.parse_imports = True
+    cfg.parse_exports = True
+    return cfg
+
+
+def _check_headers(buf: bytes) -> None:
+    """Cheap sanity checks LIEF would otherwise turn into a None or a partial object."""
+    if len(buf) < MIN_PE or buf[:2] != b"MZ":
+        raise ParseError(f"not a PE: {len(buf)} bytes, too short for DOS+COFF headers or no MZ")
+    (lfanew,) = struct.unpack_from("<I", buf, 0x3C)
+    if lfanew + 24 > len(buf):
+        raise ParseError(f"e_lfanew 0x{lfanew:x} points past the end of the file ({len(buf)} bytes)")
+    if buf[lfanew:lfanew + 4] != b"PE\x00\x00":
+        raise ParseError(f"no PE signature at e_lfanew 0x{lfanew:x}")
+
+
+def parse_pe(data: bytes | memoryview) -> Parsed:
+    """LIEF-parse a PE once for every pe_* group; ParseError when it is not one LIEF can read."""
+    buf = data if isinstance(data, bytes) else bytes(data)
+    _check_headers(buf)
+    try:
+        binary = lief.PE.parse(buf, _config())
+    except Exception as exc:  # LIEF raises assorted types on hostile input
+        raise ParseError(f"LIEF failed on the PE: {type(exc).__name__}: {exc}"[:300]) from exc
+    if binary is None:
+        raise ParseError("LIEF could not parse the PE (returned None)")
+    return Parsed(format="pe", data=buf, size=len(buf), binary=binary)
+
+
+register_parser("pe", parse_pe)
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared helpers for the pe_* groups.
+
+def data_dir(binary, index: int) -> tuple[int, int]:
+    """(rva, size) of data directory ``index`` (the security directory's "rva" is a file offset)."""
+    dirs = binary.data_directories
+    if index >= len(dirs):
+        return 0, 0
+    d = dirs[index]
+    return int(d.rva), int(d.size)
+
+
+def rva_to_offset(binary, rva: int, size: int, file_size: int) -> int | None:
+    """File offset of ``size`` bytes at ``rva`` when they lie wholly inside the file, else None.
+
+    LIEF returns the RVA itself when no section holds it (like the loader for header RVAs), so the
+    result is bounds-checked here.
+    """
+    if rva <= 0 or size < 0:
+        return None
+    try:
+        off = int(binary.rva_to_offset(rva))
+    except Exception:
+        return None
+    if off < 0 or off + size > file_size:
+        return None
+    return off
+
+
+def entropy(buf: bytes | memoryview) -> float:
+    """Shannon entropy in bits per byte (numpy bincount in 1 MiB chunks, which is faster)."""
+    n = len(buf)
+    if n == 0:
+        return 0.0
+    a = np.frombuffer(buf, dtype=np.uint8)
+    counts = np.zeros(256, dtype=np.int64)
+    step = 1 << 20
+    for i in range(0, n, step):
+        counts += np.bincount(a[i:i + step], minlength=256)
+    p = counts[counts > 0] / n
+    return float(-(p * np.log2(p)).sum())
+
+
+def export_names(parsed: Parsed) -> list[str]:
+    """Names of the export table's entries, LIEF's exported_functions order (computed once per parse:
+    pe_exports and the general fields both need it, and it costs ~1 us per export)."""
+    names = parsed.extra.get("pe_export_names")
+    if names is None:
+        exp = parsed.binary.get_export()
+        names = [e.name for e in exp.entries] if exp is not None else []
+        parsed.extra["pe_export_names"] = names
+    return names
+
+
+def _general(parsed: Parsed) -> dict[str, int]:
+    """EMBER's general fields from the LIEF parse.
+
+    vsize: LIEF virtual_size (SizeOfImage rounded to the section alignment); has_debug: a debug
+    directory was parsed; exports / imports: number of exported / imported functions (delay imports
+    excluded, as LIEF and EMBER), counted from the export / import tables, which is what LIEF's
+    exported_functions / imported_functions list, without building those lists; has_relocations /
+    has_resources: the base-relocation / resource data directory is non-empty (the trees are not
+    parsed); has_signature: LIEF parsed at least one Authenticode signature; has_tls: TLS directory
+    present; symbols: number of COFF symbols LIEF read.
+    """
+    b = parsed.binary
+    reloc_rva, reloc_size = data_dir(b, DIR_BASERELOC)
+    rsrc_rva, rsrc_size = data_dir(b, DIR_RESOURCE)
+    return {
+        "vsize": int(b.virtual_size),
+        "has_debug": int(bool(b.has_debug)),
+        "exports": len(export_names(parsed)),
+        "imports": sum(len(lib.entries) for lib in b.imports),
+        "has_relocations": int(reloc_rva != 0 and reloc_size != 0),
+        "has_resources": int(rsrc_rva != 0 and rsrc_size != 0),
+        "has_signature": int(bool(b.has_signatures)),
+        "has_tls": int(bool(b.has_tls)),
+        "symbols": len(b.symbols),
+    }
+
+
+register_general("pe", _general)
