@@ -9,6 +9,7 @@ kernels warm across calls.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import stat
@@ -145,10 +146,7 @@ class Extractor:
 
     def extract(self, path: str, content: bytes | None = None) -> dict:
         """One row (a dict of column values; ``vector`` as a float32 numpy array or None)."""
-        try:
-            return self._extract(path, content)
-        except Exception as exc:
-            return self._error_row(path, f"internal: {one_line(exc)}")
+        return self.extract_rows([path], [content])[0]
 
     def _error_row(self, path: str, message: str, **known: Any) -> dict:
         row = dict.fromkeys(self._schema.names)
@@ -169,60 +167,43 @@ class Extractor:
             raise
         return fd, st
 
-    def _extract(self, path: str, content: bytes | None) -> dict:
-        o = self.options
-        bytes_state = _ByteState(o)
-        whole: bytes | None = None
+    def _plan(self, path: str, content: bytes | None) -> _Plan | dict:
+        """Size and format of one input (an error row when it cannot be read at all)."""
         if content is not None:
-            whole = bytes(content)
-            size = len(whole)
-            head = whole[:HEAD_BYTES]
-            fd = -1
-        else:
-            try:
-                fd, st = self._open(path)
-            except FileNotFoundError:
-                return self._error_row(path, "read: file not found (deleted or moved after listing?)")
-            except NotRegularFile as exc:
-                return self._error_row(path, f"read: {exc}")
-            except OSError as exc:
-                return self._error_row(path, f"read: {exc.strerror or one_line(exc)}")
-            size = st.st_size
+            data = bytes(content)
+            return self._planned(path, data, len(data), detect_format(data[:HEAD_BYTES]))
         try:
-            if fd >= 0 and size <= o.whole_read_bytes:
-                whole = _read_all(fd, size)
-                size = len(whole)
-                head = whole[:HEAD_BYTES]
-            elif fd >= 0:
-                head = os.pread(fd, HEAD_BYTES, 0)
-            fmt = detect_format(head)
-            structural = fmt != "unknown" and size <= o.max_structural_bytes
-            worker_started = None
-            if structural and o.isolate:
-                request = {"format": fmt, "size": size, "path": path if content is None else None,
-                           "data": whole if content is not None else None}
-                try:
-                    self._parser_worker().submit(request)
-                    worker_started = time.monotonic()
-                except WorkerFailure as exc:
-                    return self._finish(path, size, fmt, bytes_state, None, {}, {}, fatal=str(exc),
-                                        whole=whole, fd=fd)
-            return self._finish(path, size, fmt, bytes_state, worker_started, {}, {}, whole=whole, fd=fd,
-                                structural=structural)
+            fd, st = self._open(path)
+        except FileNotFoundError:
+            return self._error_row(path, "read: file not found (deleted or moved after listing?)")
+        except NotRegularFile as exc:
+            return self._error_row(path, f"read: {exc}")
+        except OSError as exc:
+            return self._error_row(path, f"read: {exc.strerror or one_line(exc)}")
+        try:
+            head = os.pread(fd, HEAD_BYTES, 0)
         except OSError as exc:
             return self._error_row(path, f"read: {exc.strerror or one_line(exc)}")
         finally:
-            if fd >= 0:
-                os.close(fd)
+            os.close(fd)
+        return self._planned(path, None, st.st_size, detect_format(head))
 
-    def _finish(self, path: str, size: int, fmt: str, bs: _ByteState, worker_started: float | None,
-                raw: dict, errors: dict, *, whole: bytes | None, fd: int, fatal: str | None = None,
-                structural: bool = False) -> dict:
+    def _planned(self, path: str, content: bytes | None, size: int, fmt: str) -> _Plan:
+        structural = fmt != "unknown" and size <= self.options.max_structural_bytes
+        return _Plan(path, content, size, fmt, structural)
+
+    def _bytes_of(self, plan: _Plan, bs: _ByteState) -> tuple[int, bytes | None]:
+        """Feed every byte-level consumer in one pass: whole, or streamed in chunks above the limit."""
         o = self.options
-        # bytes: one pass feeds every byte-level consumer
-        if whole is not None:
-            bs.update(whole)
-        else:
+        if plan.content is not None:
+            bs.update(plan.content)
+            return len(plan.content), plan.content
+        fd, st = self._open(plan.path)
+        try:
+            if st.st_size <= o.whole_read_bytes:
+                whole = _read_all(fd, st.st_size)
+                bs.update(whole)
+                return len(whole), whole
             nbytes = 0
             buf = bytearray(o.chunk_bytes)
             view = memoryview(buf)
@@ -232,15 +213,32 @@ class Extractor:
                     break
                 bs.update(buf if n == len(buf) else bytes(view[:n]))
                 nbytes += n
-            size = nbytes
-        parse_error = None
-        if fatal is None and structural:
-            if worker_started is not None:
+            return nbytes, None
+        finally:
+            os.close(fd)
+
+    def _finish(self, plan: _Plan, replies: _Replies | None) -> dict:
+        o = self.options
+        path, fmt, structural = plan.path, plan.format, plan.structural
+        bs = _ByteState(o)
+        try:
+            size, whole = self._bytes_of(plan, bs)
+        except FileNotFoundError:
+            replies and replies.skip(plan.index)
+            return self._error_row(path, "read: file not found (deleted or moved after listing?)")
+        except OSError as exc:
+            replies and replies.skip(plan.index)
+            return self._error_row(path, f"read: {exc.strerror or one_line(exc)}")
+        raw: dict[str, Any] = {}
+        errors: dict[str, str] = {}
+        parse_error = fatal = None
+        if structural:
+            reply = None
+            if replies is not None:
                 try:
-                    reply = self._parser_worker().result(worker_started)
+                    reply = replies.get(plan.index)
                 except WorkerFailure as exc:
                     fatal = str(exc)
-                    reply = None
             else:
                 reply = structural_raw(fmt, whole if whole is not None else _read_path(path), size)
             if reply is not None:
@@ -255,7 +253,7 @@ class Extractor:
         for g in REGISTRY.by_stage("bytes"):
             try:
                 raw[g.name] = g.compute(ctx)
-            except Exception as exc:
+            except Exception as exc:  # costs only this group
                 errors[g.name] = one_line(exc)
         messages = []
         if fatal is not None:
@@ -275,7 +273,7 @@ class Extractor:
                     # structural raw values arrive plain from the worker; byte groups hold numpy arrays
                     row[g.name] = _plain(raw[g.name]) if g.stage == "bytes" else raw[g.name]
                     continue
-                except Exception as exc:
+                except Exception as exc:  # costs only this group
                     errors[g.name] = f"vectorise: {one_line(exc)}"
             if g.applies_to(fmt):
                 vector[off : off + g.dims] = np.nan  # failed, skipped or crashed: unknown, not zero
@@ -292,9 +290,46 @@ class Extractor:
     # -- batches ----------------------------------------------------------------------------------
 
     def extract_rows(self, paths: Iterable[str], contents: Iterable[bytes | None] | None = None) -> list[dict]:
+        """Rows in input order. Files go in windows whose structural requests are sent to the parser
+        worker together, so it parses ahead while this process runs the byte kernels."""
         paths = list(paths)
         contents = list(contents) if contents is not None else [None] * len(paths)
-        return [self.extract(p, c) for p, c in zip(paths, contents, strict=True)]
+        if len(contents) != len(paths):
+            raise ValueError(f"{len(paths)} paths but {len(contents)} contents")
+        rows: list[dict] = []
+        for start in range(0, len(paths), WINDOW_FILES):
+            rows += self._window(paths[start : start + WINDOW_FILES], contents[start : start + WINDOW_FILES])
+        return rows
+
+    def _window(self, paths: list[str], contents: list[bytes | None]) -> list[dict]:
+        plans: list[_Plan | dict] = []
+        for i, (p, c) in enumerate(zip(paths, contents, strict=True)):
+            try:
+                plan = self._plan(p, c)
+            except Exception as exc:  # the contract: one row per file, never an exception
+                plan = self._error_row(p, f"internal: {one_line(exc)}")
+            if isinstance(plan, _Plan):
+                plan.index = i
+            plans.append(plan)
+        replies = None
+        if self.options.isolate:
+            requests = {pl.index: {"format": pl.format, "size": pl.size, "data": pl.content,
+                                   "path": pl.path if pl.content is None else None}
+                        for pl in plans if isinstance(pl, _Plan) and pl.structural}
+            if requests:
+                replies = _Replies(self._parser_worker(), requests)
+        rows = []
+        for plan in plans:
+            if isinstance(plan, dict):
+                rows.append(plan)
+                continue
+            try:
+                rows.append(self._finish(plan, replies))
+            except Exception as exc:  # the contract: one row per file, never an exception
+                if replies is not None:
+                    replies.skip(plan.index)
+                rows.append(self._error_row(plan.path, f"internal: {one_line(exc)}"))
+        return rows
 
     def to_record_batch(self, rows: list[dict]) -> pa.RecordBatch:
         vectors = [r.pop("vector") for r in rows]
@@ -311,6 +346,62 @@ class Extractor:
         paths = [p if p is not None else "" for p in batch.column("path").to_pylist()]
         contents = batch.column("content").to_pylist() if "content" in batch.schema.names else None
         return self.to_record_batch(self.extract_rows(paths, contents))
+
+
+WINDOW_FILES = 64  # files whose parse requests go to the worker in one message
+
+
+@dataclass
+class _Plan:
+    path: str
+    content: bytes | None
+    size: int
+    format: str
+    structural: bool
+    index: int = 0
+
+
+class _Replies:
+    """The parser worker's replies for one window, read in input order.
+
+    Requests go out together; the worker answers each in turn. A file's deadline runs from the moment
+    the previous reply was taken (so the limit is at least ``parse_timeout_s``). When the worker dies
+    or hangs on a file, that file gets the failure and the window's later requests go to a fresh one.
+    """
+
+    def __init__(self, worker: ParserWorker, requests: dict[int, dict]) -> None:
+        self._worker = worker
+        self._requests = requests
+        self._order = sorted(requests)
+        self._pos = 0  # next reply to read, as a position in _order
+        self._sent = 0  # positions sent to the current worker process
+        self._mark = 0.0
+
+    def _send(self) -> None:
+        self._worker.submit_many([self._requests[i] for i in self._order[self._pos :]])
+        self._sent = len(self._order)
+        self._mark = time.monotonic()
+
+    def get(self, index: int) -> dict:
+        if self._pos >= len(self._order) or self._order[self._pos] != index:
+            raise RuntimeError(f"parser replies read out of order (file {index})")
+        try:
+            if self._sent <= self._pos:
+                self._send()
+            reply = self._worker.result(self._mark)
+        except WorkerFailure:
+            self._pos += 1
+            self._sent = self._pos  # the worker is gone: the rest of the window is sent again
+            raise
+        self._pos += 1
+        self._mark = time.monotonic()
+        return reply
+
+    def skip(self, index: int) -> None:
+        """Drop a file's reply (its row failed before it was needed), keeping later replies in step."""
+        if self._pos < len(self._order) and self._order[self._pos] == index:
+            with contextlib.suppress(WorkerFailure):
+                self.get(index)
 
 
 class NotRegularFile(OSError):

@@ -106,10 +106,14 @@ class ParserWorker:
 
     def submit(self, request: dict) -> None:
         """Send one file's request; the answer is read by :meth:`result`."""
+        self.submit_many([request])
+
+    def submit_many(self, requests: list[dict]) -> None:
+        """Send several files' requests in one message; :meth:`result` reads their answers in order."""
         if self._proc is None or self._proc.poll() is not None:
             self._proc = None
             self._start()
-        body = pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL)
+        body = pickle.dumps(requests, protocol=pickle.HIGHEST_PROTOCOL)
         try:
             self._proc.stdin.write(_HEADER.pack(len(body)) + body)
             self._proc.stdin.flush()

@@ -106,7 +106,8 @@ def main() -> int:
         request = read_message(inp)
         if request is None:
             return 0
-        write_message(out, _handle(request))
+        for one in request if isinstance(request, list) else [request]:
+            write_message(out, _handle(one))
 
 
 if __name__ == "__main__":
