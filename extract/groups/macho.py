@@ -26,7 +26,8 @@ import lief
 import numpy as np
 import pyarrow as pa
 
-from extract.groups.elf import onehot, onehot_names, range_entropies, symbol_names
+from extract.entropy import range_entropies
+from extract.groups.elf import onehot, onehot_names, symbol_names
 from extract.hashing import hash_tokens, hash_weighted, hashed_dim_names
 from extract.parsed import Parsed, ParseError, register_general, register_parser
 from extract.registry import REGISTRY, declare

@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+import extract.entropy as ENT
 from extract.groups import REGISTRY
 from extract.groups import elf as E
 from extract.parsed import GENERAL_FIELDS, ParseError, general_for, parser_for
@@ -175,8 +176,8 @@ def test_entropy_helpers() -> None:
     blob = rng.integers(0, 256, 300_000, dtype=np.uint8).tobytes() + b"\0" * 1001
     ranges = [(0, 10), (5, 200_000), (1, 300_999), (299_990, 5000), (10**9, 4), (7, 0)]
     want = [_entropy(blob[o:o + n]) for o, n in ranges]
-    assert E.range_entropies(blob, ranges) == pytest.approx(want, abs=1e-9)
-    counts = E._numpy_counts(np.frombuffer(blob[1:], dtype=np.uint8))  # odd length, uint16 path
+    assert ENT.range_entropies(blob, ranges) == pytest.approx(want, abs=1e-9)
+    counts = ENT._numpy_counts(np.frombuffer(blob[1:], dtype=np.uint8))  # odd length, uint16 path
     assert (counts == np.bincount(np.frombuffer(blob[1:], dtype=np.uint8), minlength=256)).all()
 
 
