@@ -26,7 +26,7 @@ $(STAMP): setup.py pyproject.toml | prereqs
 
 demo: prereqs $(STAMP)
 	@$(BIN)/binfeat corpus sample --profile small $(CORPUS)
-	@$(BIN)/binfeat extract $(CORPUS) $(DEMO_OUT)
+	@$(BIN)/binfeat extract $(CORPUS)/manifest.jsonl $(DEMO_OUT)
 
 test: prereqs $(STAMP)
 	@$(BIN)/binfeat corpus sample --profile small $(CORPUS) --quiet \

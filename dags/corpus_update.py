@@ -1,0 +1,146 @@
+"""binfeat_corpus_update: the nightly corpus update, one master DAG of two operators.
+
+``update_corpus`` spark-submits ``binfeat corpus update`` for the day (only new files are
+extracted; the day's snapshot is published atomically), then ``snapshot_published`` checks the
+manifest and emits the ``binfeat_corpus_snapshot`` asset event that training DAGs schedule on.
+No TriggerDagRunOperator chain: a chain reports success when a child has merely started.
+
+This file must import fast and never import pyspark: the DAG processor parses it often.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import DAG, AsyncCallback, DeadlineAlert, DeadlineReference, Param
+from airflow.timetables.interval import CronDataIntervalTimetable
+
+from airflow_ops import CORPUS_SNAPSHOT, CorpusUpdateOperator, SnapshotPublishedSensor
+
+# Deployment settings are Airflow Variables, read when a task runs (never at parse time).
+# name -> (default, meaning); docs/airflow.md has the same table.
+VARIABLES = {
+    "binfeat_store": ("/data/binfeat/store", "corpus store folder (shared filesystem)"),
+    "binfeat_incoming_root": ("/data/binfeat/incoming", "the day's files are in <root>/<YYYY-MM-DD>"),
+    "binfeat_labels_root": ("/data/binfeat/labels", "the day's labels feed is in <root>/<YYYY-MM-DD>"),
+    "binfeat_s3_endpoint_url": ("", "S3-compatible endpoint for s3:// incoming/labels; empty: AWS"),
+    "binfeat_aws_conn_id": ("", "Airflow connection with S3 keys (login/password); empty: worker env"),
+    "binfeat_statsd_host": ("", "StatsD host for the job's summary metrics; empty: off"),
+    "binfeat_statsd_port": ("8125", "StatsD port"),
+}
+
+
+def _var(name: str) -> str:
+    default = VARIABLES[name][0]
+    return f"var.value.get('{name}', '{default}')"
+
+
+DATE = "{{ params.date or ds }}"
+STORE = "{{ " + _var("binfeat_store") + " }}"
+INCOMING = "{{ params.incoming or (" + _var("binfeat_incoming_root") + " ~ '/' ~ (params.date or ds)) }}"
+LABELS = "{{ params.labels or (" + _var("binfeat_labels_root") + " ~ '/' ~ (params.date or ds)) }}"
+
+default_args = {
+    "owner": "binfeat",
+    # Exponential back-off: 5 min, 10 min, ... capped at 1 h. BINFEAT_CORPUS_RETRIES (environment of
+    # the DAG processor) overrides the count, e.g. 0 in tests.
+    "retries": int(os.environ.get("BINFEAT_CORPUS_RETRIES", "2")),
+    "retry_delay": timedelta(minutes=5),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(hours=1),
+    "execution_timeout": timedelta(hours=8),
+}
+
+# A run not finished this many hours after it was queued is late: the DeadlineAlert's callback
+# logs it and counts it in StatsD. BINFEAT_CORPUS_DEADLINE_HOURS=0 turns it off (dag.test() in
+# Airflow 3.3.2 crashes on DAG-level deadlines when the run succeeds, so the DAG test does).
+DEADLINE_HOURS = float(os.environ.get("BINFEAT_CORPUS_DEADLINE_HOURS", "6"))
+DEADLINE = (
+    DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_QUEUED_AT,
+        interval=timedelta(hours=DEADLINE_HOURS),
+        callback=AsyncCallback("airflow_ops.alerts.corpus_update_late"),
+    )
+    if DEADLINE_HOURS > 0
+    else None
+)
+
+with DAG(
+    dag_id="binfeat_corpus_update",
+    description="Nightly incremental binfeat corpus update and snapshot publication",
+    # Interval [D 00:00, D+1 00:00) runs just after midnight UTC and processes day D ({{ ds }} = D).
+    schedule=CronDataIntervalTimetable("@daily", timezone="UTC"),
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,  # day D+1 builds on day D's snapshot
+    default_args=default_args,
+    deadline=DEADLINE,
+    params={
+        "date": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            description="Snapshot date YYYY-MM-DD; default: the run's logical date (ds)",
+        ),
+        "incoming": Param(
+            None,
+            type=["null", "string"],
+            description="The day's files (folder, manifest, s3:// prefix); "
+            "default: Variable binfeat_incoming_root + '/' + date",
+        ),
+        "labels": Param(
+            None,
+            type=["null", "string"],
+            description="The day's labels feed; default: Variable binfeat_labels_root + '/' + date",
+        ),
+        "max_error_share": Param(
+            0.1,
+            type="number",
+            minimum=0,
+            maximum=1,
+            description="Fail when more extracted rows than this share have status error",
+        ),
+        "keep_snapshots": Param(14, type="integer", minimum=1, description="Snapshots to keep"),
+        "partitions": Param(
+            None,
+            type=["null", "integer"],
+            minimum=1,
+            description="Extraction partitions; default: planned from file sizes",
+        ),
+        "allow_missing_incoming": Param(
+            False, type="boolean", description="Publish a snapshot even when the day's folder is missing"
+        ),
+    },
+    tags=["binfeat"],
+    doc_md=__doc__,
+) as dag:
+    update = CorpusUpdateOperator(
+        task_id="update_corpus",
+        conn_id="spark_default",  # the connection chooses the master (local[*], spark://, yarn, k8s)
+        date=DATE,
+        incoming=INCOMING,
+        store=STORE,
+        labels=LABELS,
+        allow_missing_labels=True,  # a day without a labels feed is normal
+        allow_missing_incoming="{{ params.allow_missing_incoming }}",
+        max_error_share="{{ params.max_error_share }}",
+        keep="{{ params.keep_snapshots }}",
+        partitions="{{ params.partitions }}",
+        s3_endpoint_url="{{ " + _var("binfeat_s3_endpoint_url") + " }}",
+        aws_conn_id="{{ " + _var("binfeat_aws_conn_id") + " }}",
+        statsd_host="{{ " + _var("binfeat_statsd_host") + " }}",
+        statsd_port="{{ " + _var("binfeat_statsd_port") + " }}",
+        depends_on_past=True,  # a failed day blocks the next: its files would be missing downstream
+    )
+    check = SnapshotPublishedSensor(
+        task_id="snapshot_published",
+        store=STORE,
+        date=DATE,
+        mode="poke",
+        poke_interval=30,
+        timeout=600,
+        outlets=[CORPUS_SNAPSHOT],
+    )
+    update >> check

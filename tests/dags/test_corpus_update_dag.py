@@ -1,0 +1,285 @@
+"""The nightly DAG for real: ``dag.test()`` with local Spark over a two-day split, then day 2 again.
+
+Each ``dag.test()`` runs in its own subprocess (tests/dags/run_dag_test.py) with AIRFLOW_HOME in a
+temporary folder, so Airflow's settings and ORM never touch the pytest process. The task
+environment carries AWS credentials (worker environment and an Airflow connection); none of them
+may appear in any output or task log.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.dags.corpus_split import DAY1, DAY2, N_DAY1, N_DAY2_NEW, build_split
+
+pytestmark = [pytest.mark.airflow, pytest.mark.spark, pytest.mark.timeout(3600)]
+
+REPO = Path(__file__).resolve().parents[2]
+PYTHON = sys.executable
+DAG_ID = "binfeat_corpus_update"
+# Params of each run: tolerate a few extractor errors on sample-corpus files (the threshold itself is
+# the job's business); everything else at its documented default.
+RUN_CONF = {"max_error_share": 0.5}
+
+
+def airflow_env(home: Path, extra: dict[str, str]) -> dict[str, str]:
+    """A clean environment for an Airflow subprocess: no AIRFLOW_* from the caller, venv first on PATH."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "AWS_"))}
+    bin_dir = str(Path(PYTHON).parent)
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+            "AIRFLOW_CONN_SPARK_DEFAULT": json.dumps({"conn_type": "spark", "host": "local[2]"}),
+            "PATH": bin_dir + os.pathsep + env.get("PATH", ""),
+            "PYTHONPATH": str(REPO),
+            "SPARK_LOCAL_IP": "127.0.0.1",
+            "BINFEAT_CORPUS_RETRIES": "0",
+            "BINFEAT_CORPUS_DEADLINE_HOURS": "0",
+        }
+    )
+    env.update(extra)
+    return env
+
+
+def read_corpus(store: Path, manifest: dict) -> dict[str, dict]:
+    """sha256 -> the snapshot row's identity, label and partition, read with pyarrow as a reader would."""
+    import pyarrow.dataset as ds
+
+    table = ds.dataset(store / manifest["corpus_path"], format="parquet", partitioning="hive").to_table(
+        columns=["sha256", "md5", "status", "feature_version", "label", "family", "label_date", "ingest_date"]
+    )
+    return {r["sha256"]: {**r, "ingest_date": str(r["ingest_date"])} for r in table.to_pylist()}
+
+
+@pytest.fixture(scope="module")
+def runs():
+    # Not tmp_path_factory: a concurrent pytest session of the same user deletes older numbered
+    # basetemp folders, which can pull the store away in the middle of these minutes-long runs.
+    root = Path(tempfile.mkdtemp(prefix="binfeat-dag-test-"))
+    try:
+        yield _run_all(root)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _run_all(root: Path) -> dict:
+    split = build_split(root / "data")
+    store = root / "store"
+    secret = "canary" + uuid.uuid4().hex + "SECRET"
+    conn_secret = "connSecret" + uuid.uuid4().hex
+    key_id = "AKIA" + uuid.uuid4().hex[:16].upper()
+    env = airflow_env(
+        root / "home",
+        {
+            "AIRFLOW_VAR_BINFEAT_STORE": str(store),
+            "AIRFLOW_VAR_BINFEAT_INCOMING_ROOT": str(split.incoming),
+            "AIRFLOW_VAR_BINFEAT_LABELS_ROOT": str(split.labels),
+            "AIRFLOW_VAR_BINFEAT_AWS_CONN_ID": "binfeat_aws",
+            "AIRFLOW_CONN_BINFEAT_AWS": json.dumps(
+                {"conn_type": "aws", "login": key_id, "password": conn_secret, "extra": {}}
+            ),
+            # A credential in the task's own environment, as on a worker with static keys.
+            "AWS_ACCESS_KEY_ID": key_id,
+            "AWS_SECRET_ACCESS_KEY": secret,
+        },
+    )
+    statsd = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # a real StatsD listener
+    statsd.bind(("127.0.0.1", 0))
+    statsd.settimeout(0.5)
+    env["AIRFLOW_VAR_BINFEAT_STATSD_HOST"] = "127.0.0.1"
+    env["AIRFLOW_VAR_BINFEAT_STATSD_PORT"] = str(statsd.getsockname()[1])
+    (root / "home").mkdir()
+    t0 = time.monotonic()
+    subprocess.run([PYTHON, "-m", "airflow", "db", "migrate"], env=env, check=True, capture_output=True, timeout=600)
+    out: dict = {"split": split, "store": store, "secrets": [secret, conn_secret], "key_id": key_id,
+                 "timings": {"migrate": round(time.monotonic() - t0, 1)}}  # fmt: skip
+    for key, date in (("day1", DAY1), ("day2", DAY2), ("day2_again", DAY2)):
+        t = time.monotonic()
+        proc = subprocess.run(
+            [PYTHON, str(REPO / "tests" / "dags" / "run_dag_test.py"), "--dag-id", DAG_ID, "--date", date,
+             "--conf", json.dumps(RUN_CONF)],
+            env=env, capture_output=True, text=True, timeout=2400,
+        )  # fmt: skip
+        out["timings"][key] = round(time.monotonic() - t, 1)
+        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("DAG_TEST_RESULT ")]
+        result = json.loads(lines[-1].split(" ", 1)[1]) if lines else None
+        manifest_path = store / "snapshots" / f"{date}.json"
+        manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else None
+        out[key] = {
+            "metrics": _drain(statsd),
+            "returncode": proc.returncode,
+            "output": proc.stdout + proc.stderr,
+            "result": result,
+            "manifest": manifest,
+            "rows": read_corpus(store, manifest) if manifest else None,
+        }
+    out["after_rerun"] = {
+        "day1_manifest": json.loads((store / "snapshots" / f"{DAY1}.json").read_text()),
+        "day2_data": sorted(p.name for p in (store / "data" / DAY2).iterdir()),
+        "staging": sorted(p.name for p in (store / "_staging").iterdir()),
+    }
+    # The maintenance DAG in the same Airflow: log clean-up, `airflow db clean`, retention (keep 1).
+    t = time.monotonic()
+    conf = {"log_retention_days": 1, "db_retention_days": 1, "keep_snapshots": 1}
+    proc = subprocess.run(
+        [PYTHON, str(REPO / "tests" / "dags" / "run_dag_test.py"), "--dag-id", "binfeat_maintenance",
+         "--date", "2026-11-22", "--conf", json.dumps(conf)],
+        env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    out["timings"]["maintenance"] = round(time.monotonic() - t, 1)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("DAG_TEST_RESULT ")]
+    out["maintenance"] = {
+        "output": proc.stdout + proc.stderr,
+        "result": json.loads(lines[-1].split(" ", 1)[1]) if lines else None,
+    }
+    statsd.close()
+    logs = []
+    for path in (root / "home" / "logs").rglob("*"):
+        if path.is_file():
+            logs.append(path.read_text(errors="replace"))
+    out["task_logs"] = logs
+    print("timings (s):", out["timings"])
+    return out
+
+
+def _drain(sock: socket.socket) -> dict[str, str]:
+    """StatsD lines received so far: name -> value|type."""
+    got: dict[str, str] = {}
+    while True:
+        try:
+            data, _ = sock.recvfrom(65536)
+        except TimeoutError:
+            return got
+        for line in data.decode().splitlines():
+            name, _, value = line.partition(":")
+            got[name] = value
+
+
+def _check_run(run: dict) -> None:
+    assert run["returncode"] == 0, run["output"][-5000:]
+    assert run["result"] is not None, run["output"][-5000:]
+    assert run["result"]["state"] == "success", (run["result"], run["output"][-5000:])
+    assert run["result"]["tasks"] == {"update_corpus": "success", "snapshot_published": "success"}
+
+
+def test_day1_snapshot(runs):
+    run = runs["day1"]
+    _check_run(run)
+    m = run["manifest"]
+    split = runs["split"]
+    assert m["date"] == DAY1 and m["base_snapshot"] is None
+    assert m["rows"]["total"] == N_DAY1 == 7
+    assert m["partitions"] == [{"ingest_date": DAY1, "rows": 7, "path": f"ingest_date={DAY1}"}]
+    assert m["labels"]["labelled_rows"] == 4 and m["labels"]["known_labels"] == 4
+    s = m["summary"]
+    assert s["files"] == {"discovered": 7, "unreadable": 0, "duplicates_in_day": 0, "known": 0, "new": 7,
+                          "reextracted": 0, "extracted": 7, "rows": 7}  # fmt: skip
+    assert set(run["rows"]) == set(split.day1)
+    assert {r["ingest_date"] for r in run["rows"].values()} == {DAY1}
+    assert all(r["feature_version"] == m["feature_version"] for r in run["rows"].values())
+    assert {sha for sha, r in run["rows"].items() if r["label"]} == set(split.day1[:4])
+    # The Airflow run id went into the job: its summary and its log lines.
+    assert s["run_id"] == run["result"]["run_id"] == m["run_id"]
+    assert f"binfeat.corpus_update run_id={run['result']['run_id']}" in run["output"]
+    # The Asset event that training DAGs schedule on, with the snapshot's date in its extra.
+    events = run["result"]["asset_events"]
+    assert [e["uri"] for e in events] == ["binfeat://corpus/snapshot"]
+    assert events[0]["extra"]["date"] == DAY1 and events[0]["extra"]["rows"] == 7
+
+
+def test_day2_snapshot_extracts_only_new_files(runs):
+    run = runs["day2"]
+    _check_run(run)
+    m = run["manifest"]
+    split = runs["split"]
+    assert m["date"] == DAY2 and m["base_snapshot"] == DAY1
+    assert m["rows"]["total"] == N_DAY1 + N_DAY2_NEW == 12
+    assert m["rows"]["carried"] == 7 and m["rows"]["extracted"] == 5
+    assert [(p["ingest_date"], p["rows"]) for p in m["partitions"]] == [(DAY1, 7), (DAY2, 5)]
+    s = m["summary"]
+    # 8 files arrived: 5 new, 2 copies of day-1 files (known), 1 in-day duplicate; only 5 extracted.
+    assert s["files"] == {"discovered": 8, "unreadable": 0, "duplicates_in_day": 1, "known": 2, "new": 5,
+                          "reextracted": 0, "extracted": 5, "rows": 12}  # fmt: skip
+    assert set(run["rows"]) == set(split.day1) | set(split.day2_new)
+    assert {sha for sha, r in run["rows"].items() if r["ingest_date"] == DAY2} == set(split.day2_new)
+    # Day-1 rows are carried unchanged (same identity), day-1 copies did not create new rows.
+    for sha in split.day1:
+        assert run["rows"][sha]["md5"] == runs["day1"]["rows"][sha]["md5"]
+        assert run["rows"][sha]["ingest_date"] == DAY1
+
+
+def test_day2_labels_late_and_changed(runs):
+    m = runs["day2"]["manifest"]
+    rows = runs["day2"]["rows"]
+    split = runs["split"]
+    assert m["labels"]["labelled_rows"] == 8
+    assert m["labels"]["known_labels"] == 9  # includes a label for a sample not (yet) in the corpus
+    assert m["summary"]["labels"]["invalid"] == 1
+    expected = {sha: "benign" for sha in split.day1[:4]}
+    expected.update(runs["split"].expected[DAY2]["labels"])
+    assert {sha: r["label"] for sha, r in rows.items() if r["label"]} == expected
+    # Late labels for day-1 samples arrived on day 2 and show up in day 2's snapshot...
+    assert rows[split.day1[4]]["label_date"] == DAY2 and rows[split.day1[4]]["family"] == "late-1"
+    # ...while day 1's snapshot, published before, is unchanged.
+    assert runs["day1"]["rows"][split.day1[4]]["label"] is None
+    assert rows[split.day1[0]]["family"] == "relabelled"
+
+
+def test_rerunning_day2_changes_nothing(runs):
+    from jobs.corpus_store import manifest_identity
+
+    again = runs["day2_again"]
+    _check_run(again)
+    first, second = runs["day2"]["manifest"], again["manifest"]
+    assert second["publish_id"] != first["publish_id"]  # it really published again...
+    assert manifest_identity(second) == manifest_identity(first)  # ...the same snapshot
+    assert second["content_digest"] == first["content_digest"]
+    assert again["rows"] == runs["day2"]["rows"]
+    assert second["summary"]["files"]["extracted"] == 5  # the same 5 new files, nothing else
+    # The previous publish of the same date is gone; day 1 is untouched.
+    after = runs["after_rerun"]
+    assert after["day2_data"] == [second["publish_id"]]
+    assert after["day1_manifest"] == runs["day1"]["manifest"]
+    assert after["staging"] == []
+
+
+def test_statsd_metrics_of_each_run(runs):
+    assert runs["day1"]["metrics"]["binfeat.corpus.files.new"] == "7|g"
+    day2 = runs["day2"]["metrics"]
+    assert day2["binfeat.corpus.files.discovered"] == "8|g"
+    assert day2["binfeat.corpus.files.new"] == "5|g" and day2["binfeat.corpus.files.extracted"] == "5|g"
+    assert day2["binfeat.corpus.files.rows"] == "12|g" and day2["binfeat.corpus.runs"] == "1|c"
+    assert day2["binfeat.corpus.duration"].endswith("|ms")
+
+
+def test_maintenance_dag_runs(runs):
+    result = runs["maintenance"]["result"]
+    assert result is not None, runs["maintenance"]["output"][-5000:]
+    assert result["state"] == "success", (result, runs["maintenance"]["output"][-5000:])
+    assert set(result["tasks"].values()) == {"success"}
+    assert set(result["tasks"]) == {"delete_old_task_logs", "airflow_db_clean", "apply_snapshot_retention"}
+    store = runs["store"]
+    assert sorted(p.name for p in (store / "snapshots").iterdir()) == [f"{DAY2}.json"]  # kept 1
+    assert sorted(p.name for p in (store / "data").iterdir()) == [DAY2]
+
+
+def test_no_credential_in_any_log(runs):
+    texts = [runs[k]["output"] for k in ("day1", "day2", "day2_again", "maintenance")] + runs["task_logs"]
+    assert any("Spark-Submit cmd" in t for t in texts)  # the logs we scan do hold the submit command
+    assert any("binfeat.corpus_update run_id=" in t for t in texts)  # ...and the job's own output
+    for secret in [*runs["secrets"], runs["key_id"]]:
+        for text in texts:
+            assert secret not in text
