@@ -864,6 +864,13 @@ def build_parser(prog: str = "binfeat extract") -> argparse.ArgumentParser:
         help="files larger than this get byte-level features only (extract's default otherwise)",
     )
     p.add_argument(
+        "--fuzzy-hashes",
+        type=_fuzzy_list,
+        default=None,
+        metavar="NAMES",
+        help="comma-separated fuzzy hashes to compute: tlsh, ssdeep (default none: they are the costliest part)",
+    )
+    p.add_argument(
         "--run-id",
         default=None,
         help="an external run id (e.g. Airflow's) recorded in the summary; default: $AIRFLOW_CTX_DAG_RUN_ID",
@@ -887,12 +894,21 @@ def build_parser(prog: str = "binfeat extract") -> argparse.ArgumentParser:
     return p
 
 
+def _fuzzy_list(text: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    bad = sorted(set(names) - {"tlsh", "ssdeep"})
+    if bad:
+        raise argparse.ArgumentTypeError(f"unknown fuzzy hash {bad[0]!r}: choose from tlsh, ssdeep")
+    return names
+
+
 def _options_from_args(args: argparse.Namespace):
     """ExtractOptions from the flags that were given (extract's defaults for the others)."""
     wanted = {
         "parse_timeout_s": args.parse_timeout,
         "memory_limit_mb": args.memory_limit_mb,
         "max_structural_bytes": args.max_structural_bytes,
+        "fuzzy_hashes": args.fuzzy_hashes,
     }
     wanted = {k: v for k, v in wanted.items() if v is not None}
     if not wanted:

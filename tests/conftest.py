@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -10,6 +11,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+# py4j logs at INFO while the interpreter shuts down, after pytest has closed its capture streams
+logging.getLogger("py4j").setLevel(logging.WARNING)
 
 
 def corpus_dir() -> Path | None:
