@@ -391,7 +391,7 @@ ROW_GROUP_ROWS = 2048
 
 @dataclass
 class PartitionWriter:
-    """Extract a partition and write it straight to ``part-NNNNN.parquet`` with pyarrow.
+    """Extract a partition and write it straight to ``part-NNNNN-<run id>.parquet`` with pyarrow.
 
     Why: carrying the feature rows through the JVM (Arrow -> rows -> parquet-mr, one repeated
     value at a time for the 6,000-float vectors) cost about as much CPU as the extraction itself.
@@ -402,6 +402,8 @@ class PartitionWriter:
 
     extractor: PartitionExtractor
     out_dir: str
+    tag: str  # unique per run, in every file name: a reader that listed the previous output while
+    # it was being replaced gets "file not found", never the new run's file under an old name
 
     def __call__(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         import pyarrow.parquet as pq
@@ -410,7 +412,7 @@ class PartitionWriter:
         schema = self.extractor.out_schema
         for b in batches:
             for pid in b.column(0).to_pylist():
-                final = os.path.join(self.out_dir, f"part-{pid:05d}.parquet")
+                final = os.path.join(self.out_dir, part_name(pid, self.tag))
                 tmp = os.path.join(self.out_dir, f".part-{pid:05d}.{uuid.uuid4().hex[:8]}.tmp")
                 meta: list[pa.RecordBatch] = []
                 pending: list[pa.RecordBatch] = []
@@ -456,7 +458,11 @@ def contract_schema(with_label: bool) -> pa.Schema:
     return schema
 
 
-def _dedupe_written(out_dir: Path, written: pa.Table) -> pa.Table:
+def part_name(part: int, tag: str) -> str:
+    return f"part-{part:05d}-{tag}.parquet"
+
+
+def _dedupe_written(out_dir: Path, written: pa.Table, tag: str) -> pa.Table:
     """Drop, in the written part files, every row whose sha256 an earlier path already has.
 
     The kept row per sha256 is the one with the smallest (path, status), as in dedupe_rows; rows
@@ -478,7 +484,7 @@ def _dedupe_written(out_dir: Path, written: pa.Table) -> pa.Table:
         if r["sha256"] is not None and best[r["sha256"]][2:] != (r["part"], r["row"]):
             drop.setdefault(r["part"], set()).add(r["row"])
     for part, dropped in drop.items():
-        path = out_dir / f"part-{part:05d}.parquet"
+        path = out_dir / part_name(part, tag)
         table = pq.read_table(path)
         keep = pa.array([i not in dropped for i in range(table.num_rows)])
         tmp = out_dir / f".part-{part:05d}.dedupe.tmp"
@@ -637,6 +643,7 @@ def run(
 
         spark = spark_session(master, app_name=f"binfeat-extract-{run_id}", conf=conf)
     tmp = temp_sibling(output, "tmp")
+    file_tag = uuid.uuid4().hex[:12]
     stop = threading.Event()
     try:
         sc = spark.sparkContext
@@ -655,7 +662,7 @@ def run(
             spark_types=False,
         )
         tmp.mkdir()
-        status_rows = ids.mapInArrow(PartitionWriter(fn, str(tmp)), _spark_schema(_WRITTEN_SCHEMA))
+        status_rows = ids.mapInArrow(PartitionWriter(fn, str(tmp), file_tag), _spark_schema(_WRITTEN_SCHEMA))
         t_job = time.monotonic()
         watcher = None
         if progress is not None:
@@ -682,7 +689,7 @@ def run(
                 }
             )
         if dedupe:
-            written = _dedupe_written(tmp, written)
+            written = _dedupe_written(tmp, written, file_tag)
         job_s = time.monotonic() - t_job
         stats = _summarise(written)
         summary = {
