@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from benchmarks import ember_reference as ember
 from extract.kernels import ByteScanner, scan_bytes
-from tests.extract import ember_reference as ember
 
 
 def _row(data: bytes) -> dict:

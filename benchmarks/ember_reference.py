@@ -1,5 +1,5 @@
-"""An independent re-implementation of EMBER v2's byte-level raw features (numpy + regex, as EMBER
-computes them) to check binfeat's compiled kernels against. Test-only; slow on purpose."""
+"""EMBER v2's byte-level raw features, re-implemented as EMBER computes them (numpy + regex, a Python
+loop over entropy windows): the tests check binfeat's kernels against it, the benchmark times it."""
 
 from __future__ import annotations
 
@@ -34,8 +34,8 @@ def byte_entropy_histogram(data: bytes, window: int = 2048, step: int = 1024) ->
         hbin, c = _entropy_bin_counts(a)
         output[hbin, :] += c
     else:
-        shape = a.shape[:-1] + (a.shape[-1] - window + 1, window)
-        strides = a.strides + (a.strides[-1],)
+        shape = (*a.shape[:-1], a.shape[-1] - window + 1, window)
+        strides = (*a.strides, a.strides[-1])
         blocks = np.lib.stride_tricks.as_strided(a, shape=shape, strides=strides)[::step, :]
         for block in blocks:
             hbin, c = _entropy_bin_counts(block)

@@ -1,0 +1,285 @@
+"""Spark measurements, run in a subprocess per master: binfeat's job, the naive baseline, the update.
+
+Why a subprocess: each master gets a fresh JVM whose start is timed separately and excluded; the
+process tree of the subprocess (driver, JVM, Python workers, parser workers) is exactly the cost of
+the Spark way. Inside it, each Spark run is interleaved with the plain single-process loop over the
+same files (JVM excluded from the loop's CPU), so ratios are measured side by side.
+
+Entry: ``python -m benchmarks.bench_spark CONFIG.json OUT.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import statistics
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from benchmarks.bench_core import FileEntry, extract_loop
+from benchmarks.bench_sys import Sample, is_jvm, rate, summarize, timed
+
+
+def _progress(msg: str) -> None:
+    sys.stderr.write(f"[bench spark] {msg}\n")
+    sys.stderr.flush()
+
+
+# -- the naive way: binaryFile + a row-at-a-time pickled Python UDF ---------------------------------
+
+
+def naive_features(content: bytes) -> tuple:
+    """The byte-level groups (histogram, entropy histogram, strings) and sha256 of one file."""
+    from extract.kernels import scan_bytes
+
+    scan = scan_bytes(content)
+    pat = scan["patterns"]
+    return (
+        hashlib.sha256(content).hexdigest(),
+        scan["histogram"].tolist(),
+        scan["entropy_grid"].tolist(),
+        scan["numstrings"],
+        scan["string_bytes"],
+        scan["printabledist"].tolist(),
+        pat["paths"],
+        pat["urls"],
+        pat["registry"],
+        pat["MZ"],
+    )
+
+
+def _naive_schema():
+    from pyspark.sql import types as T
+
+    arr = T.ArrayType(T.LongType())
+    return T.StructType(
+        [
+            T.StructField("sha256", T.StringType()),
+            T.StructField("byte_histogram", arr),
+            T.StructField("byte_entropy_histogram", arr),
+            T.StructField("numstrings", T.LongType()),
+            T.StructField("printables", T.LongType()),
+            T.StructField("printabledist", arr),
+            T.StructField("paths", T.LongType()),
+            T.StructField("urls", T.LongType()),
+            T.StructField("registry", T.LongType()),
+            T.StructField("MZ", T.LongType()),
+        ]
+    )
+
+
+def naive_job(spark, paths: list[str], out: str) -> int:
+    from pyspark.sql import functions as F
+
+    udf = F.udf(naive_features, _naive_schema(), useArrow=False)  # the classic pickled UDF
+    df = spark.read.format("binaryFile").load(paths)
+    df.select("path", "length", udf("content").alias("f")).write.mode("overwrite").parquet(out)
+    return spark.read.parquet(out).count()
+
+
+def naive_loop(entries: list[FileEntry]) -> Sample:
+    """The same byte-level function in a plain Python loop (the reference for the naive way)."""
+    naive_features(b"warm-up" * 1000)
+    with timed(sum(e.size for e in entries), len(entries), tree=True, exclude=is_jvm) as s:
+        for e in entries:
+            with open(e.path, "rb") as f:
+                naive_features(f.read())
+    return s
+
+
+# -- binfeat's job ------------------------------------------------------------------------------------
+
+
+def binfeat_job(spark, entries: list[FileEntry], out: str) -> dict:
+    from jobs.extract_features import run
+    from jobs.inputs import InputFile
+
+    inputs = [InputFile(e.path, e.size) for e in entries]
+    return run("benchmark-corpus", out, spark=spark, inputs=inputs)
+
+
+def _cleanup(path: str) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+    for sibling in Path(path).parent.glob(Path(path).name + "*"):
+        if sibling.is_file():
+            sibling.unlink(missing_ok=True)
+        else:
+            shutil.rmtree(sibling, ignore_errors=True)
+
+
+def interleaved(repeat: int, label: str, a: Callable[[], Sample], b: Callable[[int], Sample]) -> dict[str, Any]:
+    """A (plain loop), B (Spark), A, B, ...: medians and the median of per-run ratios."""
+    sa: list[Sample] = []
+    sb: list[Sample] = []
+    # one run before the timed ones, reported apart: the JVM's JIT, the Python workers' start and their
+    # first imports belong to the session start-up (excluded), not to the steady state
+    _progress(f"{label}: Spark warm-up run (reported apart)")
+    warm = b(-1)
+    for r in range(repeat):
+        _progress(f"{label}: plain loop (run {r + 1}/{repeat})")
+        sa.append(a())
+        _progress(f"{label}: Spark (run {r + 1}/{repeat})")
+        sb.append(b(r))
+    cpu = [y.cpu_s / x.cpu_s for x, y in zip(sa, sb, strict=True) if x.cpu_s > 0]
+    wall = [y.wall_s / x.wall_s for x, y in zip(sa, sb, strict=True) if x.wall_s > 0]
+    return {
+        "plain_loop": summarize(sa),
+        "spark": {**summarize(sb), "runs_detail": [s.extra for s in sb]},
+        "cpu_ratio_spark_over_loop": round(statistics.median(cpu), 4) if cpu else None,
+        "wall_ratio_spark_over_loop": round(statistics.median(wall), 4) if wall else None,
+        "warm_up_run": warm.as_dict(),
+    }
+
+
+# -- the corpus update -------------------------------------------------------------------------------
+
+
+def _write_manifest(path: Path, entries: list[FileEntry]) -> None:
+    path.write_text("".join(json.dumps({"path": e.path, "size": e.size}) + "\n" for e in entries))
+
+
+def update_bench(spark, master: str, entries: list[FileEntry], work: Path, repeat: int) -> dict[str, Any]:
+    """Day 1: a full run on the corpus minus the held-out files; then days with ~1% new files each."""
+    from jobs.corpus_update import build_parser, run_update
+
+    ordered = sorted(entries, key=lambda e: e.path)
+    n_new = max(1, round(len(ordered) / 100))
+    held = ordered[: n_new * repeat]
+    base = ordered[n_new * repeat :]
+    store = work / "store"
+    _cleanup(str(store))
+
+    def day(date: str, files: list[FileEntry]) -> Sample:
+        mf = work / f"incoming-{date}.jsonl"
+        _write_manifest(mf, files)
+        args = build_parser().parse_args(
+            [
+                "--date",
+                date,
+                "--incoming",
+                str(mf),
+                "--store",
+                str(store),
+                "--master",
+                master,
+                "--run-id",
+                f"bench-{date}",
+                "--keep",
+                "0",
+            ]
+        )
+        with timed(sum(e.size for e in files), len(files), tree=True) as s:
+            summary = run_update(args)
+        s.extra.update(phases_s=summary.get("phases_s"), files_summary=summary.get("files"))
+        return s
+
+    _progress(f"corpus update: day 1, full run on {len(base)} files")
+    full = day("2026-11-01", base)
+    days = []
+    for r in range(repeat):
+        _progress(f"corpus update: day {r + 2}, {n_new} new file(s) ({r + 1}/{repeat})")
+        days.append(day(f"2026-11-{r + 2:02d}", held[r * n_new : (r + 1) * n_new]))
+    _cleanup(str(store))
+    inc = summarize(days)
+    return {
+        "full_run": {**full.as_dict(), "mb_per_s_wall": rate(full.nbytes, full.wall_s)},
+        "daily_1pct": {**inc, "runs_detail": [d.extra for d in days]},
+        "new_files_per_day": n_new,
+        "share_new": round(n_new / max(1, len(ordered)), 4),
+        "wall_ratio_day_over_full": round(inc["wall_s"] / full.wall_s, 4) if full.wall_s else None,
+        "cpu_ratio_day_over_full": round(inc["cpu_s"] / full.cpu_s, 4) if full.cpu_s else None,
+    }
+
+
+def run_config(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Start the session (timed apart), then run the requested measurements."""
+    from jobs.session import spark_session
+
+    entries = [FileEntry(**d) for d in cfg["entries"]]
+    master = cfg["master"]
+    work = Path(cfg["workdir"])
+    work.mkdir(parents=True, exist_ok=True)
+    repeat = int(cfg["repeat"])
+    out: dict[str, Any] = {"master": master}
+    _progress(f"starting Spark {master} (JVM start is timed apart and excluded)")
+    t0 = time.perf_counter()
+    spark = spark_session(
+        master,
+        app_name=f"binfeat-bench-{master}",
+        conf={
+            "spark.ui.enabled": "false",
+            "spark.driver.memory": cfg.get("driver_memory", "4g"),
+            "spark.sql.shuffle.partitions": "4",
+        },
+    )
+    spark.range(1).count()
+    out["jvm_start_s"] = round(time.perf_counter() - t0, 3)
+    try:
+        if "binfeat" in cfg["modes"]:
+
+            def job(r: int) -> Sample:
+                dest = str(work / f"binfeat-{r}")
+                _cleanup(dest)
+                with timed(sum(e.size for e in entries), len(entries), tree=True) as s:
+                    summary = binfeat_job(spark, entries, dest)
+                s.extra.update(
+                    rows=summary.get("rows"),
+                    job_s=summary.get("job_s"),
+                    partitions=summary.get("partitions"),
+                    statuses=summary.get("counts_by_status"),
+                )
+                _cleanup(dest)
+                return s
+
+            def loop() -> Sample:
+                return extract_loop(entries, exclude=is_jvm)[0]
+
+            out["binfeat"] = interleaved(repeat, f"binfeat job {master}", loop, job)
+        if "naive" in cfg["modes"]:
+            paths = [e.path for e in entries]
+
+            def naive(r: int) -> Sample:
+                dest = str(work / f"naive-{r}")
+                _cleanup(dest)
+                with timed(sum(e.size for e in entries), len(entries), tree=True) as s:
+                    s.extra["rows"] = naive_job(spark, paths, dest)
+                _cleanup(dest)
+                return s
+
+            out["naive"] = interleaved(
+                repeat, f"naive binaryFile + pickled UDF {master}", lambda: naive_loop(entries), naive
+            )
+        if "update" in cfg["modes"]:
+            try:
+                out["update"] = update_bench(spark, master, entries, work, int(cfg.get("update_repeat", repeat)))
+            except Exception as exc:
+                out["update"] = {
+                    "not_measured": f"corpus update failed: {type(exc).__name__}: {exc}",
+                    "traceback": traceback.format_exc()[-2000:],
+                }
+    finally:
+        spark.stop()
+    return out
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.bench_spark")
+    p.add_argument("config", type=Path)
+    p.add_argument("out", type=Path)
+    args = p.parse_args(argv)
+    cfg = json.loads(args.config.read_text())
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    result = run_config(cfg)
+    args.out.write_text(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

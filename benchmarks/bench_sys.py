@@ -1,0 +1,270 @@
+"""Process-tree CPU accounting, machine description and small statistics for the benchmark suite.
+
+Why a process tree: binfeat's work happens in several processes (the extractor, its isolated parser
+worker, pool workers, the Spark JVM and its Python workers). ``time.process_time`` sees only one of
+them, so every CPU figure here sums user + system time over the whole tree, including children that
+already exited and were reaped (``children_user``/``children_system`` of their parent).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import psutil
+
+
+def _cpu_of(p: psutil.Process) -> float:
+    t = p.cpu_times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def tree_cpu(pid: int | None = None, *, exclude: Callable[[psutil.Process], bool] | None = None) -> float:
+    """CPU seconds of a process and all its descendants, reaped children included."""
+    root = psutil.Process(pid)
+    total = 0.0
+    for p in [root, *root.children(recursive=True)]:
+        try:
+            if exclude is not None and p.pid != root.pid and exclude(p):
+                continue
+            total += _cpu_of(p)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return total
+
+
+def is_jvm(p: psutil.Process) -> bool:
+    """True for a java process (excluded when a figure is about Python alone)."""
+    try:
+        return p.name().startswith("java")
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
+
+
+def _kind(p: psutil.Process, parent_kind: str | None) -> str:
+    try:
+        if p.name().startswith("java"):
+            return "spark_jvm"
+        cmd = " ".join(p.cmdline())
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return "other"
+    if "extract.worker" in cmd:
+        return "parser_worker"
+    if parent_kind == "spark_jvm" and "pyspark" in cmd:
+        return "python_daemon"
+    if parent_kind in ("python_daemon", "python_worker") or "pyspark.worker" in cmd:
+        return "python_worker"  # forked by pyspark's daemon (same command line as the daemon)
+    if parent_kind == "driver":
+        return "pool_worker"  # a forked multiprocessing worker (its name is the parent's script)
+    return "other"
+
+
+def tree_cpu_by_kind(pid: int | None = None) -> dict[str, float]:
+    """CPU seconds of the tree split by process kind (driver, Spark JVM, pyspark daemon and workers,
+    parser workers, pool workers); a process's reaped children count as ``<kind>.reaped_children``."""
+    root = psutil.Process(pid)
+    out: dict[str, float] = {}
+
+    def walk(p: psutil.Process, kind: str) -> None:
+        try:
+            t = p.cpu_times()
+            children = p.children()
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            return
+        out[kind] = out.get(kind, 0.0) + t.user + t.system
+        reaped = t.children_user + t.children_system
+        if reaped:
+            out[f"{kind}.reaped_children"] = out.get(f"{kind}.reaped_children", 0.0) + reaped
+        for c in children:
+            walk(c, _kind(c, kind))
+
+    walk(root, "driver")
+    return out
+
+
+def fine_cpu() -> float:
+    """CPU seconds of this process plus its live children, at nanosecond resolution.
+
+    Why: psutil's times tick at 10 ms, coarser than one small file; the children's figure comes from
+    /proc/PID/schedstat (on-CPU nanoseconds of the child's main thread; the parser worker is one thread).
+    """
+    total = time.process_time()
+    try:  # cheaper than psutil (whose own CPU would land inside a small file's interval)
+        with open(f"/proc/self/task/{os.getpid()}/children", encoding="ascii") as f:
+            pids = f.read().split()
+    except OSError:
+        pids = [str(c.pid) for c in psutil.Process().children()]
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/schedstat", encoding="ascii") as f:
+                total += int(f.read().split()[0]) / 1e9
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+
+
+@dataclass
+class Sample:
+    """One timed run: wall seconds, CPU seconds of the tree, bytes and files processed."""
+
+    wall_s: float
+    cpu_s: float
+    nbytes: int
+    files: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "wall_s": round(self.wall_s, 4),
+            "cpu_s": round(self.cpu_s, 4),
+            "bytes": self.nbytes,
+            "files": self.files,
+            **self.extra,
+        }
+
+
+@contextmanager
+def timed(
+    nbytes: int, files: int, *, tree: bool = True, exclude: Callable[[psutil.Process], bool] | None = None
+) -> Iterator[Sample]:
+    """Measure wall time and CPU (of the whole process tree, or of this process only)."""
+    s = Sample(0.0, 0.0, nbytes, files)
+    k0 = tree_cpu_by_kind() if tree else {}
+    c0 = tree_cpu(exclude=exclude) if tree else time.process_time()
+    w0 = time.perf_counter()
+    yield s
+    s.wall_s = time.perf_counter() - w0
+    s.cpu_s = (tree_cpu(exclude=exclude) if tree else time.process_time()) - c0
+    if tree:
+        k1 = tree_cpu_by_kind()
+        s.extra["cpu_s_by_process"] = {
+            k: round(k1.get(k, 0.0) - k0.get(k, 0.0), 3)
+            for k in sorted(set(k0) | set(k1))
+            if abs(k1.get(k, 0.0) - k0.get(k, 0.0)) >= 0.005
+        }
+
+
+def summarize(samples: list[Sample]) -> dict[str, Any]:
+    """Medians over repeated runs, with MB/s and files/s from wall and from CPU time."""
+    if not samples:
+        raise ValueError("summarize needs at least one sample")
+    wall = statistics.median(s.wall_s for s in samples)
+    cpu = statistics.median(s.cpu_s for s in samples)
+    nbytes, files = samples[0].nbytes, samples[0].files
+    return {
+        "runs": len(samples),
+        "bytes": nbytes,
+        "files": files,
+        "wall_s": round(wall, 4),
+        "cpu_s": round(cpu, 4),
+        "wall_s_all": [round(s.wall_s, 4) for s in samples],
+        "cpu_s_all": [round(s.cpu_s, 4) for s in samples],
+        "mb_per_s_wall": rate(nbytes, wall),
+        "mb_per_s_cpu": rate(nbytes, cpu),
+        "files_per_s_wall": rate(files * 1e6, wall),
+        "files_per_s_cpu": rate(files * 1e6, cpu),
+        **(
+            {"cpu_s_by_process_last_run": samples[-1].extra["cpu_s_by_process"]}
+            if "cpu_s_by_process" in samples[-1].extra
+            else {}
+        ),
+    }
+
+
+def rate(nbytes: float, seconds: float) -> float | None:
+    """MB (10^6 bytes) per second, or None when nothing measurable happened."""
+    if seconds <= 0:
+        return None
+    return round(nbytes / seconds / 1e6, 3)
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    if a is None or b is None or b == 0:
+        return None
+    return round(a / b, 4)
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _cpu_flags() -> list[str]:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return sorted(flags & {"sha_ni", "avx2", "avx512f", "avx512bw"})
+    except OSError:
+        pass
+    return []
+
+
+def _version(module: str) -> str | None:
+    try:
+        mod = __import__(module)
+    except Exception:
+        return None
+    return str(getattr(mod, "__version__", None) or "unknown")
+
+
+def _java_version() -> str | None:
+    try:
+        out = subprocess.run(["java", "-version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    m = re.search(r'version "([^"]+)"', out.stderr + out.stdout)
+    return m.group(1) if m else None
+
+
+def machine() -> dict[str, Any]:
+    """What the numbers were measured on: cores, CPU, memory, load and the versions that matter."""
+    vm = psutil.virtual_memory()
+    return {
+        "hostname": platform.node(),
+        "os": f"{platform.system()} {platform.release()}",
+        "cpu_model": _cpu_model(),
+        "cpu_flags": _cpu_flags(),
+        "logical_cores": os.cpu_count(),
+        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "memory_gib": round(vm.total / 2**30, 1),
+        "memory_available_gib": round(vm.available / 2**30, 1),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "python": sys.version.split()[0],
+        "spark": _version("pyspark"),
+        "java": _java_version(),
+        "numpy": _version("numpy"),
+        "numba": _version("numba"),
+        "pyarrow": _version("pyarrow"),
+        "lief": _version("lief"),
+        "psutil": psutil.__version__,
+    }
+
+
+def max_rss_children_mib() -> float:
+    """Peak RSS (MiB) of the largest reaped child of this process (ru_maxrss is in KiB on Linux)."""
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
+
+
+def max_rss_self_mib() -> float:
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)

@@ -1,0 +1,122 @@
+"""Smoke test of `binfeat bench`: a tiny crafted input, --quick, no Spark.
+
+Asserts that the JSON, the report and the plots are produced with sane values (positive speeds, counts
+equal to the input); never asserts a timing (the machines are shared and noisy).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures import all_fixtures
+
+FILES = (
+    "pe32_minimal",
+    "dotnet_minimal",
+    "elf64_le_minimal",
+    "macho_fat_minimal",
+    "random_64k",
+    "empty",
+    "pe_bitflip",
+    "text",
+)
+
+
+@pytest.fixture(scope="module")
+def bench_run(tmp_path_factory) -> tuple[Path, dict, int]:
+    from benchmarks.suite import main
+
+    root = tmp_path_factory.mktemp("bench")
+    inp = root / "in"
+    inp.mkdir()
+    fx = all_fixtures()
+    for name in FILES:
+        (inp / name).write_bytes(fx[name])
+    # one bigger file so that every kernel has something to chew on
+    (inp / "big_random").write_bytes(os.urandom(1 << 20))
+    out = root / "out"
+    md = root / "BENCHMARKS.md"
+    code = main(
+        [
+            "--input",
+            str(inp),
+            "--out",
+            str(out),
+            "--quick",
+            "--no-spark",
+            "--plan-entries",
+            "2000",
+            "--sparse-gib",
+            "0.02",
+            "--quiet",
+            "--benchmarks-md",
+            str(md),
+        ]
+    )
+    results = json.loads((out / "results.json").read_text())
+    return out, results, code
+
+
+def test_exit_code_and_files(bench_run) -> None:
+    out, _, code = bench_run
+    assert code == 0
+    for name in (
+        "results.json",
+        "report.md",
+        "throughput_per_group.png",
+        "scaling_with_cores.png",
+        "cost_vs_file_size.png",
+    ):
+        path = out / name
+        assert path.exists() and path.stat().st_size > 0, name
+    assert (out / "throughput_per_group.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (out.parent / "BENCHMARKS.md").read_text().startswith("# binfeat benchmark report")
+
+
+def test_counts_match_input(bench_run) -> None:
+    _, r, _ = bench_run
+    n = len(FILES) + 1
+    assert r["corpus"]["files"] == n
+    whole = r["whole"]
+    assert whole["one_core"]["files"] == n
+    assert sum(whole["one_core"]["statuses"].values()) == n
+    assert sum(whole["pool"]["statuses"].values()) == n
+    assert len(whole["per_file"]) == n
+    assert r["kernels"]["_inputs"]["files"] == n
+
+
+def test_speeds_are_positive(bench_run) -> None:
+    _, r, _ = bench_run
+    for name in ("byte_trio", "sha256", "md5", "tlsh", "ssdeep", "bytes_stage"):
+        d = r["kernels"][name]
+        assert d["mb_per_s_cpu"] is None or d["mb_per_s_cpu"] > 0, name  # None: too fast for the clock
+        assert d["wall_s"] > 0 and d["mb_per_s_wall"] > 0, name
+    assert r["whole"]["one_core"]["mb_per_s_wall"] > 0
+    assert r["whole"]["pool"]["mb_per_s_wall"] > 0
+    assert r["ember_baseline"]["ember.byte_trio"]["mb_per_s_wall"] > 0
+    for fmt in ("pe", "elf", "macho"):
+        assert r["structure"][fmt]["files"] >= 1
+
+
+def test_scale_figures(bench_run) -> None:
+    _, r, _ = bench_run
+    plan = r["planning"]
+    assert plan["entries"] == 2000 and plan["partitions"] >= 1 and plan["plan_partitions_peak_mib"] > 0
+    rss = r["rss"]
+    assert rss["largest_file"]["size"] == 1 << 20
+    assert rss["largest_file"]["extractor_peak_rss_mib"] > 0
+    assert rss["sparse_file"]["size"] == int(0.02 * 2**30)
+    assert rss["sparse_file"]["status"] in ("ok", "partial")
+
+
+def test_not_measured_is_said(bench_run) -> None:
+    out, r, _ = bench_run
+    assert "not_measured" in r["spark"]
+    assert r["goals_check"]["spark_cpu_ratio"]["met"] is None
+    report = (out / "report.md").read_text()
+    assert "## Machine" in report and "shared and noisy" in report
+    assert "Not measured" in report
