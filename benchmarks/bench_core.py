@@ -206,7 +206,7 @@ KERNELS: dict[str, tuple[str, Callable[[bytes], None]]] = {
     "md5": ("hashlib.md5 (what the extractor uses)", _md5),
     "tlsh": ("extract.fuzzy.TlshHasher", _tlsh),
     "ssdeep": ("extract.fuzzy.SsdeepHasher", _ssdeep),
-    "bytes_stage": ("extractor byte pass: trio + sha256 + md5 + tlsh", _bytes_stage),
+    "bytes_stage": ("extractor byte pass: trio + sha256 + md5 (fuzzy hashes off, the default)", _bytes_stage),
 }
 EMBER: dict[str, tuple[str, Callable[[bytes], None], str]] = {
     "ember.byte_histogram": ("EMBER v2 np.bincount", ember_byte_histogram, "byte_trio"),

@@ -1,10 +1,15 @@
-"""A small corpus split over two days, with late labels, for the corpus-update and DAG tests.
+"""A corpus split over two days, with late labels, for the corpus-update and DAG tests.
 
-Files come from the small sample corpus (``$BINFEAT_CORPUS/manifest.jsonl``) when it exists, else
-from real ELF programs in /usr/bin plus a few seeded random-bytes files. Day 1 ingests part of
-them; day 2 brings the rest, copies of two day-1 files under new names (already known), the same
-new file twice (an in-day duplicate), a labels feed with two late labels for day-1 files, a changed
-label, a label for a sample not in the corpus and an invalid row.
+With ``$BINFEAT_CORPUS`` set to a built sample corpus (``make test`` sets it), EVERY file of the
+corpus takes part: its manifest lists sha256 (no path; a file lives at
+``<corpus>/<sha256[:2]>/<sha256>``), the files are ordered by sha256, day 1 ingests the first half
+and day 2 the rest. Without it, a crafted set of 12 files stands in (real ELF programs from
+/usr/bin plus seeded random bytes; 7 on day 1, 5 on day 2).
+
+Either way day 2 also brings copies of two day-1 files under new names (already known), the same
+new file twice (an in-day duplicate), and a labels feed with two late labels for day-1 files, a
+changed label, a label for a sample not in the corpus and an invalid row. ``Split.expected``
+holds what each day's snapshot and run summary must contain, derived from the split itself.
 """
 
 from __future__ import annotations
@@ -20,21 +25,35 @@ from pathlib import Path
 
 DAY1 = "2026-11-20"
 DAY2 = "2026-11-21"
-N_DAY1 = 7
-N_DAY2_NEW = 5
+# The crafted fallback's sizes (no sample corpus).
+CRAFTED_DAY1 = 7
+CRAFTED_DAY2_NEW = 5
+# Fewer usable corpus files than this and the crafted set is used: the labels below need at least
+# six day-1 files and two new day-2 files.
+MIN_CORPUS_FILES = CRAFTED_DAY1 + CRAFTED_DAY2_NEW
 
 
 @dataclass
 class Split:
     incoming: Path  # incoming/<date>/...
     labels: Path  # labels/<date>/...
-    day1: list[str] = field(default_factory=list)  # sha256 of day-1 files
-    day2_new: list[str] = field(default_factory=list)
-    expected: dict = field(default_factory=dict)
+    source: str = "crafted"  # "corpus" (every file of $BINFEAT_CORPUS) or "crafted"
+    day1: list[str] = field(default_factory=list)  # sha256 of day-1 files, in file-name order
+    day2_new: list[str] = field(default_factory=list)  # sha256 of day 2's new files
+    expected: dict = field(default_factory=dict)  # date -> what that day's snapshot must hold
+
+    @property
+    def n_day1(self) -> int:
+        return len(self.day1)
+
+    @property
+    def n_day2_new(self) -> int:
+        return len(self.day2_new)
 
 
 def _sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def _is_elf(path: Path) -> bool:
@@ -45,99 +64,148 @@ def _is_elf(path: Path) -> bool:
         return False
 
 
-def source_files(n: int) -> list[Path]:
-    """n distinct files: sample-corpus entries when available, else /usr/bin ELF + random bytes."""
+def corpus_root() -> Path | None:
+    """``$BINFEAT_CORPUS`` when it names a built corpus (one with a manifest.jsonl), else None."""
     corpus = os.environ.get("BINFEAT_CORPUS", "")
-    manifest = Path(corpus) / "manifest.jsonl" if corpus else None
-    picked: list[Path] = []
-    seen: set[str] = set()
-    if manifest and manifest.is_file():
-        for line in manifest.read_text().splitlines():
+    if corpus and (Path(corpus) / "manifest.jsonl").is_file():
+        return Path(corpus)
+    return None
+
+
+def corpus_files(root: Path) -> list[Path]:
+    """Every file the corpus manifest lists, at ``<root>/<sha256[:2]>/<sha256>``, ordered by sha256.
+
+    Entries whose file is missing are left out (a partly built corpus still works); so is a second
+    entry with the same sha256.
+    """
+    by_sha: dict[str, Path] = {}
+    with open(root / "manifest.jsonl", encoding="utf-8") as fh:
+        for line in fh:
             if not line.strip():
                 continue
-            p = Path(json.loads(line)["path"])
-            p = p if p.is_absolute() else manifest.parent / p
-            if p.is_file() and 4096 <= p.stat().st_size <= 400_000:
-                digest = _sha(p)
-                if digest not in seen:
-                    seen.add(digest)
-                    picked.append(p)
-            if len(picked) >= n:
-                return picked
-    n_random = 3 if len(picked) < n - 3 else 0
+            sha = str(json.loads(line).get("sha256") or "").lower()
+            if len(sha) != 64:
+                continue
+            path = root / sha[:2] / sha
+            if sha not in by_sha and path.is_file():
+                by_sha[sha] = path
+    return [by_sha[sha] for sha in sorted(by_sha)]
+
+
+def crafted_files(n: int, staging: Path) -> list[Path]:
+    """n distinct files: ELF programs from /usr/bin, topped up with seeded random bytes (at least 3)."""
+    picked: list[Path] = []
+    seen: set[str] = set()
     for p in sorted(Path("/usr/bin").iterdir()):
-        if len(picked) >= n - n_random:
+        if len(picked) >= n - 3:
             break
         if p.is_file() and not p.is_symlink() and 16_000 <= p.stat().st_size <= 200_000 and _is_elf(p):
             digest = _sha(p)
             if digest not in seen:
                 seen.add(digest)
                 picked.append(p)
+    rnd = random.Random(20261120)
+    staging.mkdir(parents=True, exist_ok=True)
+    i = 0
+    while len(picked) < n:
+        p = staging / f"random-{i}.bin"
+        p.write_bytes(rnd.randbytes(rnd.randint(4096, 65536)))
+        picked.append(p)
+        i += 1
     return picked
+
+
+def source_files(staging: Path) -> tuple[str, list[Path], int]:
+    """(source, files, how many go to day 1): the whole sample corpus when present, else crafted."""
+    root = corpus_root()
+    files = corpus_files(root) if root else []
+    if len(files) >= MIN_CORPUS_FILES:
+        return "corpus", files, len(files) // 2  # day 1: the first half by sha256
+    return "crafted", crafted_files(CRAFTED_DAY1 + CRAFTED_DAY2_NEW, staging), CRAFTED_DAY1
 
 
 def build_split(root: Path) -> Split:
     """Write incoming/ and labels/ for DAY1 and DAY2 under root; return what the snapshots hold."""
-    total = N_DAY1 + N_DAY2_NEW
-    files = source_files(total)
-    rnd = random.Random(20261120)
-    staging = root / "_random"
-    staging.mkdir(parents=True, exist_ok=True)
-    i = 0
-    while len(files) < total:
-        p = staging / f"random-{i}.bin"
-        p.write_bytes(rnd.randbytes(rnd.randint(4096, 65536)))
-        files.append(p)
-        i += 1
-    split = Split(incoming=root / "incoming", labels=root / "labels")
+    source, files, n1 = source_files(root / "_random")
+    split = Split(incoming=root / "incoming", labels=root / "labels", source=source)
     d1 = split.incoming / DAY1
     d2 = split.incoming / DAY2
     d1.mkdir(parents=True)
     d2.mkdir(parents=True)
-    for k, src in enumerate(files[:N_DAY1]):
-        dst = d1 / f"sample-{k:02d}-{src.name}"
+    sizes: dict[str, int] = {}
+    # Names sort in list order, so day1[0] is the first file of the day-1 folder.
+    for k, src in enumerate(files[:n1]):
+        dst = d1 / f"sample-{k:04d}-{src.name}"
         shutil.copyfile(src, dst)
         split.day1.append(_sha(dst))
-    for k, src in enumerate(files[N_DAY1:total]):
-        dst = d2 / f"new-{k:02d}-{src.name}"
+        sizes[split.day1[-1]] = dst.stat().st_size
+    for k, src in enumerate(files[n1:]):
+        dst = d2 / f"new-{k:04d}-{src.name}"
         shutil.copyfile(src, dst)
         split.day2_new.append(_sha(dst))
+        sizes[split.day2_new[-1]] = dst.stat().st_size
+    assert len(set(split.day1) | set(split.day2_new)) == len(files), "the split's files must be distinct"
     # Two day-1 files again under new names (known: not extracted again)...
     shutil.copyfile(d1 / sorted(os.listdir(d1))[0], d2 / "again-a.bin")
     shutil.copyfile(d1 / sorted(os.listdir(d1))[1], d2 / "again-b.bin")
-    # ...and one new file twice in the same day (an in-day duplicate).
+    # ...and one new file twice in the same day (an in-day duplicate; the smaller path is kept).
     shutil.copyfile(d2 / sorted(p for p in os.listdir(d2) if p.startswith("new-"))[0], d2 / "zz-dup.bin")
+    repeats = {"known": 2, "duplicates_in_day": 1}
 
+    day1_feed = [  # day 1 (JSONL): the first four day-1 files
+        {"sha256": sha, "label": "benign", "family": f"fam{k}", "source": "feed-a",
+         "first_seen": f"{DAY1}T0{k}:00:00Z"}
+        for k, sha in enumerate(split.day1[:4])
+    ]  # fmt: skip
+    unknown = hashlib.sha256(b"not in the corpus").hexdigest()
+    day2_feed = [  # day 2 (CSV): sha256, label, family, source, first_seen
+        [split.day2_new[0].upper(), "malicious", "emotet", "feed-b", f"{DAY2}T01:00:00Z"],  # upper-case hex
+        [split.day2_new[1], "benign", "", "feed-b", f"{DAY2}T01:00:00Z"],
+        [split.day1[4], "malicious", "late-1", "feed-b", f"{DAY1}T05:00:00Z"],  # late label
+        [split.day1[5], "benign", "late-2", "feed-b", f"{DAY1}T06:00:00Z"],  # late label
+        [split.day1[0], "malicious", "relabelled", "feed-b", f"{DAY2}T02:00:00Z"],  # changed
+        [unknown, "malicious", "elsewhere", "feed-b", f"{DAY2}T03:00:00Z"],  # not in the corpus
+    ]  # fmt: skip
+    invalid_day2 = [["not-a-hash", "benign", "", "feed-b", ""]]  # dropped
     l1 = split.labels / DAY1
     l2 = split.labels / DAY2
     l1.mkdir(parents=True)
     l2.mkdir(parents=True)
-    with open(l1 / "labels.jsonl", "w") as fh:  # day 1: four of the seven day-1 files
-        for k, sha in enumerate(split.day1[:4]):
-            row = {"sha256": sha, "label": "benign", "family": f"fam{k}", "source": "feed-a",
-                   "first_seen": f"{DAY1}T0{k}:00:00Z"}  # fmt: skip
+    with open(l1 / "labels.jsonl", "w") as fh:
+        for row in day1_feed:
             fh.write(json.dumps(row) + "\n")
-    unknown = hashlib.sha256(b"not in the corpus").hexdigest()
-    with open(l2 / "labels.csv", "w", newline="") as fh:  # day 2: CSV
+    with open(l2 / "labels.csv", "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["sha256", "label", "family", "source", "first_seen"])
-        w.writerow([split.day2_new[0].upper(), "malicious", "emotet", "feed-b", f"{DAY2}T01:00:00Z"])
-        w.writerow([split.day2_new[1], "benign", "", "feed-b", f"{DAY2}T01:00:00Z"])
-        w.writerow([split.day1[4], "malicious", "late-1", "feed-b", f"{DAY1}T05:00:00Z"])  # late label
-        w.writerow([split.day1[5], "benign", "late-2", "feed-b", f"{DAY1}T06:00:00Z"])  # late label
-        w.writerow([split.day1[0], "malicious", "relabelled", "feed-b", f"{DAY2}T02:00:00Z"])  # changed
-        w.writerow([unknown, "malicious", "elsewhere", "feed-b", f"{DAY2}T03:00:00Z"])  # not in corpus
-        w.writerow(["not-a-hash", "benign", "", "feed-b", ""])  # invalid: dropped
+        w.writerows(day2_feed + invalid_day2)
+
+    # What the snapshots hold: the label state is every label seen so far, the newest day winning.
+    state1 = {r["sha256"]: r["label"] for r in day1_feed}
+    state2 = {**state1, **{r[0].lower(): r[1] for r in day2_feed}}
+    corpus1 = set(split.day1)
+    corpus2 = corpus1 | set(split.day2_new)
+    n2 = split.n_day2_new
+    bytes1 = sum(sizes[s] for s in split.day1)
+    bytes2_new = sum(sizes[s] for s in split.day2_new)
+    bytes2_in = sum(p.stat().st_size for p in d2.iterdir())
     split.expected = {
         DAY1: {
-            "rows": N_DAY1, "labelled": 4, "partitions": {DAY1: N_DAY1}, "new": N_DAY1,
-            "discovered": N_DAY1, "known": 0, "duplicates_in_day": 0, "known_labels": 4,
+            "rows": n1, "carried": 0, "extracted": n1, "partitions": [(DAY1, n1)],
+            "labels": {s: lab for s, lab in state1.items() if s in corpus1},
+            "labelled": sum(1 for s in state1 if s in corpus1), "known_labels": len(state1),
+            "invalid_labels": 0,
+            "files": {"discovered": n1, "unreadable": 0, "duplicates_in_day": 0, "known": 0, "new": n1,
+                      "reextracted": 0, "extracted": n1, "rows": n1},
+            "bytes": {"discovered": bytes1, "extracted": bytes1},
         },
         DAY2: {
-            "rows": total, "labelled": 8, "partitions": {DAY1: N_DAY1, DAY2: N_DAY2_NEW}, "new": N_DAY2_NEW,
-            "discovered": N_DAY2_NEW + 3, "known": 2, "duplicates_in_day": 1, "known_labels": 9,
-            "labels": {split.day1[0]: "malicious", split.day1[4]: "malicious", split.day1[5]: "benign",
-                       split.day1[1]: "benign", split.day2_new[0]: "malicious", split.day2_new[1]: "benign"},
+            "rows": n1 + n2, "carried": n1, "extracted": n2, "partitions": [(DAY1, n1), (DAY2, n2)],
+            "labels": {s: lab for s, lab in state2.items() if s in corpus2},
+            "labelled": sum(1 for s in state2 if s in corpus2), "known_labels": len(state2),
+            "invalid_labels": len(invalid_day2),
+            "files": {"discovered": n2 + repeats["known"] + repeats["duplicates_in_day"], "unreadable": 0,
+                      **repeats, "new": n2, "reextracted": 0, "extracted": n2, "rows": n1 + n2},
+            "bytes": {"discovered": bytes2_in, "extracted": bytes2_new},
         },
     }  # fmt: skip
     return split

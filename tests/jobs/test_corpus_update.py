@@ -139,19 +139,21 @@ def _run(*args: str) -> int:
 def test_feature_version_bump_reextracts_and_a_failed_run_publishes_nothing(tmp_path, monkeypatch):
     """Day 1, then day 1's rows marked with an older feature_version, then day 2 (in-process Spark).
 
-    Day 2 must re-extract the 7 stale rows (keeping their ingest date) plus its 5 new files. A day-2
-    re-run that fails (its labels feed is missing) leaves the published snapshot and the store as
-    they were.
+    Day 2 must re-extract every stale day-1 row (keeping its ingest date) plus its new files. A
+    day-2 re-run that fails (its labels feed is missing) leaves the published snapshot and the store
+    as they were. The split is the whole sample corpus with $BINFEAT_CORPUS, else 12 crafted files.
     """
     from tests.dags.corpus_split import DAY1, DAY2, build_split
 
     monkeypatch.setenv("SPARK_LOCAL_IP", "127.0.0.1")
     split = build_split(tmp_path / "data")
+    n1, n2 = split.n_day1, split.n_day2_new
     store = CorpusStore(tmp_path / "store")
     common = ["--store", str(store.root), "--master", "local[2]", "--max-error-share", "1"]
     assert _run("--date", DAY1, "--incoming", str(split.incoming / DAY1), "--run-id", "t1", *common) == 0
     m1 = store.read_manifest(DAY1)
-    assert m1["rows"]["total"] == 7 and m1["labels"]["labelled_rows"] == 0
+    assert m1["rows"]["total"] == n1 and m1["labels"]["labelled_rows"] == 0  # no --labels
+    assert m1["summary"]["files"]["new"] == n1
 
     # Pretend day 1 was extracted by an older binfeat.
     for f in store.resolve(m1, "corpus_path").rglob("*.parquet"):
@@ -164,17 +166,25 @@ def test_feature_version_bump_reextracts_and_a_failed_run_publishes_nothing(tmp_
                 str(split.labels / DAY2), "--run-id", "t2", *common) == 0  # fmt: skip
     m2 = store.read_manifest(DAY2)
     files = m2["summary"]["files"]
-    assert files["reextracted"] == 7 and files["new"] == 5 and files["extracted"] == 12
+    assert files["reextracted"] == n1 and files["new"] == n2 and files["extracted"] == n1 + n2
     assert files["known"] == 0  # the day-1 copies are stale, so they are part of the re-extraction
-    assert m2["rows"] == {"total": 12, "by_status": m2["rows"]["by_status"], "carried": 0, "extracted": 12}
-    assert [(p["ingest_date"], p["rows"]) for p in m2["partitions"]] == [(DAY1, 7), (DAY2, 5)]
-    assert m2["labels"]["labelled_rows"] == 5  # day 2's feed only: 3 day-1 samples, 2 new ones
+    assert files["duplicates_in_day"] == 1
+    assert m2["rows"] == {"total": n1 + n2, "by_status": m2["rows"]["by_status"], "carried": 0,
+                          "extracted": n1 + n2}  # fmt: skip
+    assert [(p["ingest_date"], p["rows"]) for p in m2["partitions"]] == [(DAY1, n1), (DAY2, n2)]
+    # Day 2's feed only (day 1 ran without one): 3 day-1 samples and 2 new ones, not the unknown one.
+    day2_labelled = {split.day1[0], split.day1[4], split.day1[5], split.day2_new[0], split.day2_new[1]}
+    assert m2["labels"]["labelled_rows"] == len(day2_labelled) == 5
 
     import pyarrow.dataset as ds
 
     rows = ds.dataset(store.resolve(m2, "corpus_path"), format="parquet", partitioning="hive").to_table()
     assert set(rows.column("feature_version").to_pylist()) == {m2["feature_version"]}
-    assert len(set(rows.column("sha256").to_pylist())) == 12
+    assert set(rows.column("sha256").to_pylist()) == set(split.day1) | set(split.day2_new)
+    assert rows.num_rows == n1 + n2
+    by_sha = {r["sha256"]: r for r in rows.select(["sha256", "ingest_date", "label"]).to_pylist()}
+    assert {s for s, r in by_sha.items() if str(r["ingest_date"]) == DAY1} == set(split.day1)  # kept
+    assert {s for s, r in by_sha.items() if r["label"]} == day2_labelled
 
     # A failing re-run of day 2: nothing published, nothing left behind.
     before = sorted(p.relative_to(store.root) for p in store.root.rglob("*"))
@@ -233,8 +243,11 @@ def test_incoming_and_labels_on_s3(tmp_path):
     assert proc.returncode == 0, proc.stderr[-5000:]
     assert "testing-secret" not in proc.stdout + proc.stderr
     m = CorpusStore(store).read_manifest(DAY1)
-    assert m["rows"]["total"] == 7 and m["labels"]["labelled_rows"] == 4
-    assert m["summary"]["files"]["new"] == 7 and m["summary"]["files"]["unreadable"] == 0
+    exp = split.expected[DAY1]
+    assert m["rows"]["total"] == exp["rows"] == split.n_day1
+    assert m["labels"]["labelled_rows"] == exp["labelled"] == 4
+    assert m["summary"]["files"] == exp["files"]  # all new, none unreadable
+    assert m["summary"]["bytes"] == exp["bytes"]
     import pyarrow.dataset as ds
 
     table = ds.dataset(store / m["corpus_path"], format="parquet", partitioning="hive").to_table()
