@@ -15,7 +15,7 @@ import os
 import stat
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -476,7 +476,3 @@ def extractor_for(options: ExtractOptions | None = None) -> Extractor:
     if ex is None:
         ex = _DEFAULT[options] = Extractor(options)
     return ex
-
-
-def with_options(options: ExtractOptions | None, **changes: Any) -> ExtractOptions:
-    return replace(options or ExtractOptions(), **changes)

@@ -26,7 +26,6 @@ class ParserWorker:
         self.memory_limit_mb = memory_limit_mb
         self.preload = preload
         self._proc: subprocess.Popen | None = None
-        self.restarts = 0
 
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -80,7 +79,6 @@ class ParserWorker:
             return pickle.loads(self._read_exact(n, deadline))
         except TimeoutError:
             self.close()
-            self.restarts += 1
             raise WorkerFailure(f"parser timed out after {self.timeout_s:g} s") from None
         except EOFError:
             raise WorkerFailure(self._death()) from None
@@ -88,7 +86,6 @@ class ParserWorker:
     def _death(self) -> str:
         proc = self._proc
         self._proc = None
-        self.restarts += 1
         if proc is None:
             return "parser worker is gone"
         try:
@@ -103,10 +100,6 @@ class ParserWorker:
                 name = f"signal {-code}"
             return f"parser crashed ({name})"
         return f"parser worker exited with code {code}"
-
-    def submit(self, request: dict) -> None:
-        """Send one file's request; the answer is read by :meth:`result`."""
-        self.submit_many([request])
 
     def submit_many(self, requests: list[dict]) -> None:
         """Send several files' requests in one message; :meth:`result` reads their answers in order."""

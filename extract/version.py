@@ -9,8 +9,9 @@ from functools import lru_cache
 __version__ = "0.1.0"
 
 # Bump when anything outside the group declarations changes numbers (kernels, parse-step rules,
-# hashing rule, vector conventions). The feature version also hashes every group's (name, version, dims) and the parser's
-# version, so a new group, a bumped group or another LIEF release gives a new feature version.
+# hashing rule, vector conventions). The feature version also hashes every group's (name, version,
+# dims) and the parser's version, so a new group, a bumped group or another LIEF release gives a new
+# feature version.
 FEATURE_SCHEMA = 2
 
 
