@@ -26,6 +26,7 @@ $(STAMP): setup.py pyproject.toml | prereqs
 
 demo: prereqs $(STAMP)
 	@$(BIN)/binfeat corpus sample --profile small $(CORPUS)
+	@mkdir -p $(dir $(DEMO_OUT))
 	@$(BIN)/binfeat extract $(CORPUS)/manifest.jsonl $(DEMO_OUT)
 
 test: prereqs $(STAMP)
