@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+
+@functools.cache
+def load_lief() -> Any:
+    """LIEF, imported at the first parse with its stderr logging off.
+
+    Not at import time: importing LIEF costs ~0.6 CPU-s, and the extractor's own process (every Spark
+    executor's Python worker) only declares groups and vectorises; the parser worker parses.
+    """
+    import lief
+
+    lief.logging.disable()
+    return lief
 
 
 class ParseError(Exception):

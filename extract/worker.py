@@ -91,12 +91,9 @@ def main() -> int:
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
     inp = sys.stdin.buffer
-    try:
-        import lief
+    from extract.parsed import load_lief
 
-        lief.logging.disable()
-    except Exception:
-        pass
+    load_lief()  # the parser, imported now rather than inside the first file's time limit
     import extract.groups  # noqa: F401 - declares every group
     from extract.entropy import warm_up
 

@@ -21,13 +21,12 @@ import struct
 import warnings
 from typing import Any
 
-import lief
 import numpy as np
 import pyarrow as pa
 
 from extract.entropy import range_entropies
 from extract.hashing import hash_tokens, hash_weighted, hashed_dim_names
-from extract.parsed import Parsed, ParseError, register_general, register_parser
+from extract.parsed import Parsed, ParseError, load_lief, register_general, register_parser
 from extract.registry import REGISTRY, declare
 from extract.text import clean
 
@@ -81,8 +80,7 @@ _CONFIG: Any = None
 def _config() -> Any:
     global _CONFIG
     if _CONFIG is None:
-        lief.logging.disable()
-        cfg = lief.ELF.ParserConfig()
+        cfg = load_lief().ELF.ParserConfig()
         cfg.parse_relocations = False
         cfg.parse_symtab_symbols = False
         cfg.parse_symbol_versions = False
@@ -122,7 +120,7 @@ def parse_elf(data: bytes | memoryview) -> Parsed:
     ehdr = read_ehdr(data)
     raw = data if isinstance(data, bytes) else bytes(data)
     try:
-        binary = lief.ELF.parse(raw, _config())
+        binary = load_lief().ELF.parse(raw, _config())
     except Exception as exc:  # LIEF raises assorted types on hostile input
         raise ParseError(f"LIEF ELF parser failed: {type(exc).__name__}: {exc}"[:300]) from exc
     if binary is None:

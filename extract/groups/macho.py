@@ -22,14 +22,13 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-import lief
 import numpy as np
 import pyarrow as pa
 
 from extract.entropy import range_entropies
 from extract.groups.elf import onehot, onehot_names, symbol_names
 from extract.hashing import hash_tokens, hash_weighted, hashed_dim_names
-from extract.parsed import Parsed, ParseError, register_general, register_parser
+from extract.parsed import Parsed, ParseError, load_lief, register_general, register_parser
 from extract.registry import REGISTRY, declare
 from extract.text import clean
 
@@ -71,8 +70,7 @@ _CONFIG: Any = None
 def _config() -> Any:
     global _CONFIG
     if _CONFIG is None:
-        lief.logging.disable()
-        cfg = lief.MachO.ParserConfig()
+        cfg = load_lief().MachO.ParserConfig()
         cfg.parse_dyld_bindings = False
         cfg.parse_dyld_exports = False
         cfg.parse_dyld_rebases = False
@@ -108,7 +106,7 @@ def _lief_parse(buf: bytes) -> tuple[Any, Any]:
     """(FatBinary, its first Binary): the container must stay referenced while the binary is used
     (LIEF's binaries are owned by it; dropping it frees them)."""
     try:
-        fat = lief.MachO.parse(buf, _config())
+        fat = load_lief().MachO.parse(buf, _config())
     except Exception as exc:  # LIEF raises assorted types on hostile input
         raise ParseError(f"LIEF Mach-O parser failed: {type(exc).__name__}: {exc}"[:300]) from exc
     if fat is None or fat.size < 1:

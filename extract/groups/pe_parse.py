@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import functools
 import struct
+from typing import Any
 
-import lief
 import numpy as np
 
-from extract.parsed import Parsed, ParseError, register_general, register_parser
+from extract.parsed import Parsed, ParseError, load_lief, register_general, register_parser
 
 MIN_PE = 0x40 + 4 + 20  # DOS header, PE signature, COFF header
 DIR_RESOURCE, DIR_SECURITY, DIR_BASERELOC, DIR_CLR = 2, 4, 5, 14
@@ -22,13 +22,12 @@ MAX_PARSED_SECTIONS = 4096  # the Windows loader's format limit is 65,535; real 
 
 
 @functools.cache
-def _config(signature: bool) -> lief.PE.ParserConfig:
-    """Built on first parse (never at import), together with silencing LIEF's stderr logging.
+def _config(signature: bool) -> Any:
+    """Built on first parse (never at import).
 
     Signature parsing costs ~40% of the parse, so it is asked for only when the security directory
     is non-empty (see :func:`_has_security_dir`)."""
-    lief.logging.disable()
-    cfg = lief.PE.ParserConfig()
+    cfg = load_lief().PE.ParserConfig()
     cfg.parse_rsrc = False
     cfg.parse_reloc = False
     cfg.parse_exceptions = False
@@ -74,7 +73,7 @@ def parse_pe(data: bytes | memoryview) -> Parsed:
     buf = data if isinstance(data, bytes) else bytes(data)
     _check_headers(buf)
     try:
-        binary = lief.PE.parse(buf, _config(_has_security_dir(buf)))
+        binary = load_lief().PE.parse(buf, _config(_has_security_dir(buf)))
     except Exception as exc:  # LIEF raises assorted types on hostile input
         raise ParseError(f"LIEF failed on the PE: {type(exc).__name__}: {exc}"[:300]) from exc
     if binary is None:

@@ -76,3 +76,13 @@ def test_feature_version_follows_declarations():
         object.__setattr__(REGISTRY["strings"], "version", 1)
         version.feature_version.cache_clear()
     assert version.feature_version() == before
+
+
+def test_declaring_the_groups_imports_no_parser():
+    """Every Spark executor imports the groups; LIEF (~0.6 CPU-s) belongs to the parser worker only."""
+    import subprocess
+    import sys
+
+    code = "import sys, extract, extract.groups, extract.extractor; assert 'lief' not in sys.modules, 'lief'"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-500:]
