@@ -102,33 +102,17 @@ def load(entries: Sequence[FileEntry]) -> list[bytes]:
 # -- kernel variants --------------------------------------------------------------------------------
 
 
-def _hist_entropy(data: bytes) -> None:
-    """The fused histogram + entropy-window kernel alone (byte_histogram + byte_entropy_histogram)."""
-    from extract.kernels import BLOCK, kernels
+def _scan_kernel(data: bytes) -> None:
+    """The single-pass kernel alone: histogram, entropy windows, string runs and patterns."""
+    from extract.kernels import BLOCK, PATTERNS, kernels
 
-    blocks, _, _ = kernels()
+    scan, _, _ = kernels()
     a = np.frombuffer(data, dtype=np.uint8)
     n_full = (a.shape[0] // BLOCK) * BLOCK
     unc = np.empty((max(n_full // BLOCK, 1), 16), np.int64)
-    blocks(
-        a,
-        n_full,
-        np.zeros(256, np.int64),
-        np.zeros(256, np.int64),
-        np.zeros(16, np.int64),
-        np.zeros(1, np.int64),
-        unc,
-    )
-
-
-def _strings_kernels(data: bytes) -> None:
-    """The printable-run and pattern kernels alone (the strings group)."""
-    from extract.kernels import _PATTERN_LAST, PATTERNS, kernels
-
-    _, long_runs, patterns = kernels()
-    a = np.frombuffer(data, dtype=np.uint8)
-    long_runs(a, 0, a.shape[0], np.zeros(256, np.int64), np.zeros(2, np.int64))
-    patterns(a, 0, a.shape[0], _PATTERN_LAST, np.zeros(len(PATTERNS), np.int64))
+    z = np.zeros
+    scan(a, n_full, z(4, np.uint8), a.shape[0], 0, z(256, np.int64), z(256, np.int64), z(256, np.int64),
+         z(16, np.int64), z(1, np.int64), z(2, np.int64), z(len(PATTERNS), np.int64), unc)
 
 
 def _trio(data: bytes) -> None:
@@ -198,8 +182,7 @@ def _ember_trio(data: bytes) -> None:
 
 
 KERNELS: dict[str, tuple[str, Callable[[bytes], None]]] = {
-    "byte_histogram+byte_entropy_histogram": ("binfeat _blocks kernel (fused)", _hist_entropy),
-    "strings": ("binfeat _long_runs + _patterns kernels", _strings_kernels),
+    "scan_kernel": ("binfeat _scan kernel alone: one pass for histogram, entropy, strings, patterns", _scan_kernel),
     "byte_trio": ("ByteScanner: histogram + entropy + strings", _trio),
     "byte_trio+groups": ("ByteScanner + the 3 groups' compute/vectorize", _trio_groups),
     "sha256": ("hashlib.sha256 (what the extractor uses)", _sha256),

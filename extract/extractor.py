@@ -101,8 +101,8 @@ class _ByteState:
         self.md5 = hashlib.md5()
         self.fuzzy = _FuzzyHashers(options.fuzzy_hashes)
 
-    def update(self, chunk: bytes | bytearray | memoryview) -> None:
-        self.scanner.update(chunk)
+    def update(self, chunk: bytes | bytearray | memoryview, last: bool = False) -> None:
+        self.scanner.update(chunk, last)
         self.sha256.update(chunk)
         self.md5.update(chunk)
         self.fuzzy.update(chunk)
@@ -196,13 +196,13 @@ class Extractor:
         """Feed every byte-level consumer in one pass: whole, or streamed in chunks above the limit."""
         o = self.options
         if plan.content is not None:
-            bs.update(plan.content)
+            bs.update(plan.content, last=True)
             return len(plan.content), plan.content
         fd, st = self._open(plan.path)
         try:
             if st.st_size <= o.whole_read_bytes:
                 whole = _read_all(fd, st.st_size)
-                bs.update(whole)
+                bs.update(whole, last=True)
                 return len(whole), whole
             nbytes = 0
             buf = bytearray(o.chunk_bytes)

@@ -14,7 +14,8 @@ import struct
 import numpy as np
 import pyarrow as pa
 
-from extract.groups.pe_parse import DIR_CLR, DIR_SECURITY, data_dir, entropy, rva_to_offset
+from extract.entropy import buffer_entropy
+from extract.groups.pe_parse import DIR_CLR, DIR_SECURITY, data_dir, rva_to_offset
 from extract.hashing import hash_tokens, hash_weighted, hashed_dim_names
 from extract.parsed import Parsed
 from extract.registry import REGISTRY, declare
@@ -367,7 +368,7 @@ def overlay_offset(parsed: Parsed) -> int | None:
     return best if size > best else None
 
 
-@declare(REGISTRY, name="pe_overlay", version=1, formats=["pe"], stage="structure", raw_type=OVERLAY_TYPE,
+@declare(REGISTRY, name="pe_overlay", version=2, formats=["pe"], stage="structure", raw_type=OVERLAY_TYPE,
          dim_names=OVERLAY_DIMS, vectorize=_vec_overlay)
 def pe_overlay(parsed: Parsed) -> dict:
     """Data appended past the image (pefile's overlay start; an Authenticode signature at the end
@@ -377,4 +378,4 @@ def pe_overlay(parsed: Parsed) -> dict:
         return {"present": False, "offset": None, "size": 0, "file_size": parsed.size, "entropy": 0.0}
     tail = memoryview(parsed.data)[start:]
     return {"present": True, "offset": start, "size": len(tail), "file_size": parsed.size,
-            "entropy": entropy(tail)}
+            "entropy": buffer_entropy(tail)}

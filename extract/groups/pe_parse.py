@@ -12,8 +12,6 @@ import functools
 import struct
 from typing import Any
 
-import numpy as np
-
 from extract.parsed import Parsed, ParseError, load_lief, register_general, register_parser
 
 MIN_PE = 0x40 + 4 + 20  # DOS header, PE signature, COFF header
@@ -111,20 +109,6 @@ def rva_to_offset(binary, rva: int, size: int, file_size: int) -> int | None:
     if off < 0 or off + size > file_size:
         return None
     return off
-
-
-def entropy(buf: bytes | memoryview) -> float:
-    """Shannon entropy in bits per byte (numpy bincount in 1 MiB chunks, which is faster)."""
-    n = len(buf)
-    if n == 0:
-        return 0.0
-    a = np.frombuffer(buf, dtype=np.uint8)
-    counts = np.zeros(256, dtype=np.int64)
-    step = 1 << 20
-    for i in range(0, n, step):
-        counts += np.bincount(a[i:i + step], minlength=256)
-    p = counts[counts > 0] / n
-    return float(-(p * np.log2(p)).sum())
 
 
 def export_names(parsed: Parsed) -> list[str]:

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from benchmarks import ember_reference as ember
+from extract import kernels as kernels_module
 from extract.kernels import ByteScanner, scan_bytes
 
 
@@ -111,6 +112,30 @@ def test_streaming_equals_whole(chunk):
                 assert value == streamed[key]
             else:
                 assert np.array_equal(np.asarray(value), np.asarray(streamed[key])), key
+
+
+def test_strings_spanning_chunks_and_marked_last():
+    # runs that start, end or reach exactly 5 bytes across chunk edges; the last chunk marked or not
+    data = b"\x00" * 1021 + b"abcd" + b"e" + b"\x00" * 1019 + b"ABCDE" + b"xyz" + b"\x00" * 1021 + b"12"
+    whole = scan_bytes(data)
+    assert (whole["numstrings"], whole["string_bytes"]) == (2, 13)
+    for last in (False, True):
+        s = ByteScanner()
+        for i in range(0, len(data), 1024):
+            s.update(data[i : i + 1024], last=last and i + 1024 >= len(data))
+        got = s.finish()
+        assert (got["numstrings"], got["string_bytes"]) == (2, 13)
+        assert np.array_equal(got["printabledist"], whole["printabledist"])
+
+
+def test_calls_split_above_the_kernel_limit(monkeypatch):
+    # the kernel's int32 counts limit one call to MAX_CALL bytes; a larger chunk is split, same counts
+    data = _random_buffers()[-1] + CRAFTED["mixed_case"] * 50
+    whole = scan_bytes(data)
+    monkeypatch.setattr(kernels_module, "MAX_CALL", 4096)
+    split = scan_bytes(data)
+    for key, value in whole.items():
+        assert value == split[key] if key == "patterns" else np.array_equal(value, split[key]), key
 
 
 def test_odd_chunk_refused():

@@ -446,6 +446,8 @@ def test_real_files_match_pefile(path):
     assert [(s["size"], s["vsize"]) for s in secs] == [
         (s.SizeOfRawData, s.Misc_VirtualSize) for s in pe.sections
     ] or len(secs) != len(pe.sections)
+    # binfeat's section entropy is LIEF's (EMBER's source) up to float rounding, over the same bytes
+    assert [s["entropy"] for s in secs] == pytest.approx([s.entropy for s in p.binary.sections], abs=1e-12)
     assert [(d["virtual_address"], d["size"]) for d in r["pe_data_directories"]] == [
         (d.VirtualAddress, d.Size) for d in pe.OPTIONAL_HEADER.DATA_DIRECTORY
     ]
