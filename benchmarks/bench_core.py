@@ -336,7 +336,8 @@ def extract_loop(
     per_file: bool = False,
     exclude: Callable[[Any], bool] | None = None,
 ) -> tuple[Sample, list]:
-    """The plain single-process loop: one Extractor, every file in turn (parser worker CPU counted)."""
+    """The plain single-process loop: one Extractor over every file (parser worker CPU counted); per_file
+    calls ``extract`` once per file to time each, otherwise the batch API takes the whole list."""
     from extract.extractor import Extractor
 
     ex = Extractor(options)
@@ -360,8 +361,8 @@ def extract_loop(
                         )
                     )
             else:
-                for e in entries:
-                    row = ex.extract(e.path)
+                # the batch API, as a user with a list of files (and the Spark job) calls it
+                for row, e in zip(ex.extract_rows([e.path for e in entries]), entries, strict=True):
                     rows.append((e.size, e.format, None, None, row["status"], row["error"]))
         return s, rows
     finally:
@@ -380,8 +381,8 @@ def _pool_init(warm_path: str | None) -> None:
         _POOL_EX.extract(warm_path)
 
 
-def _pool_one(path: str) -> str:
-    return _POOL_EX.extract(path)["status"]
+def _pool_batch(paths: list[str]) -> list[str]:
+    return [row["status"] for row in _POOL_EX.extract_rows(paths)]
 
 
 def _pool_ping(_: int) -> int:
@@ -400,7 +401,9 @@ def extract_pool(entries: Sequence[FileEntry], processes: int) -> Sample:
         paths = [e.path for e in sorted(entries, key=lambda e: -e.size)]
         nbytes = sum(e.size for e in entries)
         with timed(nbytes, len(entries), tree=True) as s:
-            statuses = pool.map(_pool_one, paths, chunksize=max(1, len(paths) // (processes * 16)))
+            step = max(1, len(paths) // (processes * 16))
+            batches = pool.map(_pool_batch, [paths[i : i + step] for i in range(0, len(paths), step)], chunksize=1)
+            statuses = [st for batch in batches for st in batch]
         s.extra["statuses"] = {k: statuses.count(k) for k in sorted(set(statuses))}
         return s
     finally:
