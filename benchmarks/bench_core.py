@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import psutil
 
 from benchmarks import ember_reference
 from benchmarks.bench_sys import Sample, fine_cpu, rate, ratio, summarize, timed
@@ -335,14 +336,18 @@ def extract_loop(
     options: Any = None,
     per_file: bool = False,
     exclude: Callable[[Any], bool] | None = None,
+    one_core: bool = False,
 ) -> tuple[Sample, list]:
     """The plain single-process loop: one Extractor over every file (parser worker CPU counted); per_file
     calls ``extract`` once per file to time each, otherwise the batch API takes the whole list."""
     from extract.extractor import Extractor
 
     ex = Extractor(options)
+    pinned: list[tuple[Any, list[int]]] = []
     try:
         _warm(ex, entries)
+        if one_core:
+            pinned = _pin_to_one_cpu(ex)
         nbytes = sum(e.size for e in entries)
         rows: list = []
         with timed(nbytes, len(entries), tree=True, exclude=exclude) as s:
@@ -366,7 +371,29 @@ def extract_loop(
                     rows.append((e.size, e.format, None, None, row["status"], row["error"]))
         return s, rows
     finally:
+        for proc, cpus in pinned:
+            with contextlib.suppress(psutil.Error):
+                proc.cpu_affinity(cpus)
         ex.close()
+
+
+def _pin_to_one_cpu(ex: Any) -> list[tuple[Any, list[int]]]:
+    """Pin this process and the extractor's parser worker to one CPU; returns what to restore.
+
+    Why: the loop's parser worker parses while this process hashes, so unpinned the "single-core"
+    loop uses up to two cores and its wall-clock speed is not one core's.
+    """
+    me = psutil.Process()
+    procs = [me]
+    worker = getattr(getattr(ex, "_worker", None), "_proc", None)
+    if worker is not None:
+        procs.append(psutil.Process(worker.pid))
+    cpu = me.cpu_affinity()[0]
+    saved = []
+    for p in procs:
+        saved.append((p, p.cpu_affinity()))
+        p.cpu_affinity([cpu])
+    return saved
 
 
 _POOL_EX: Any = None
@@ -419,7 +446,7 @@ def bench_whole(entries: Sequence[FileEntry], repeat: int, progress: Callable[[s
     rows: list = []
     for r in range(repeat):
         progress(f"whole extraction: one core, plain loop (run {r + 1}/{repeat})")
-        s, rows = extract_loop(entries)
+        s, rows = extract_loop(entries, one_core=True)
         loop.append(s)
         progress(f"whole extraction: multiprocessing.Pool({cores}) (run {r + 1}/{repeat})")
         pool.append(extract_pool(entries, cores))

@@ -426,14 +426,14 @@ def check_goals(r: dict[str, Any]) -> dict[str, Any]:
             GOALS["spark_scaling"],
             True,
             "local[2] MB/s / (2 x single-core MB/s)",
-            "wall clock, JVM start excluded",
+            "wall clock, JVM start excluded; the single-core loop and its parser worker pinned to one CPU",
         )
         out["spark_scaling_cpu"] = goal(
             cpu_scaling,
             GOALS["spark_scaling"],
             True,
             "local[2] MB per CPU-s / single-core MB per CPU-s",
-            "CPU time (the bound wall scaling can reach if both cores are free)",
+            "CPU time (with both cores free to Spark, wall scaling tends to this)",
         )
         out["spark_cpu_ratio"] = goal(
             _get(two, "cpu_ratio_spark_over_loop"),

@@ -22,6 +22,14 @@ DEFAULTS: dict[str, str] = {
 
 LOG4J2_FILE = Path(__file__).with_name("log4j2.properties")
 
+# For a JVM that only coordinates (schedules Python tasks, carries small status rows): C1 only.
+# Why: with the default tiered compilation, C2 kept compiling lukewarm Spark code (closure
+# cleaner, serializers, scheduler) job after job, 0.2-1 CPU-s per job on a ~3 CPU-s job, ten
+# jobs into a session; C1 compiles the same code for a small fraction of that, and the JVM's
+# share of the extraction job is too small for C2's faster code to pay back.
+COORDINATOR_JVM_OPTIONS = "-XX:TieredStopAtLevel=1"
+DAEMON_MODULE = "jobs.pyspark_daemon"
+
 
 def under_spark_submit() -> bool:
     """True when spark-submit launched this driver (its JVM, master and conf already exist)."""
@@ -37,15 +45,25 @@ def code_root() -> str:
     return str(Path(__file__).resolve().parent.parent)
 
 
-def spark_session(master: str | None = None, app_name: str = "binfeat", conf: dict | None = None):
+def spark_session(
+    master: str | None = None,
+    app_name: str = "binfeat",
+    conf: dict | None = None,
+    *,
+    coordinator_jvm: bool = False,
+):
     """Create (or reuse) the SparkSession.
 
     Defaults, applied only where nobody set the key already: master ``local[*]``, Arrow batch
     limits, ``spark.pyspark.python`` = this interpreter (when Python starts the JVM itself, so
     executors run the same venv), log level WARN. For local masters the executors' PYTHONPATH gets
-    this code's root so workers import binfeat without it being installed, and ``SPARK_LOCAL_IP``
+    this code's root so workers import binfeat without it being installed, their pyspark daemon is
+    :mod:`jobs.pyspark_daemon` (binfeat loaded once, workers forked warm), and ``SPARK_LOCAL_IP``
     defaults to 127.0.0.1 (a cluster driver must keep a reachable address, so not otherwise).
-    ``conf`` entries always win.
+    ``coordinator_jvm``: the session only runs binfeat's extraction (the JVMs schedule Python
+    tasks and carry small rows), so when Python starts the JVM itself the driver and executor
+    JVMs get :data:`COORDINATOR_JVM_OPTIONS` in front of any given Java options (which win).
+    ``conf`` entries always win. An existing session (``getOrCreate``) keeps its JVM options.
     """
     from pyspark import SparkConf, SparkContext
     from pyspark.sql import SparkSession
@@ -80,8 +98,17 @@ def spark_session(master: str | None = None, app_name: str = "binfeat", conf: di
         current = sconf.get("spark.executorEnv.PYTHONPATH", None)
         if not current or root not in current.split(os.pathsep):
             sconf.set("spark.executorEnv.PYTHONPATH", os.pathsep.join(p for p in (root, current) if p))
+        # the daemon imports binfeat once and forks warm workers (jobs/pyspark_daemon.py); only
+        # here, where the PYTHONPATH above guarantees it can be imported: a daemon module that
+        # cannot be imported fails every Python task, with no fallback on Spark's side
+        sconf.setIfMissing("spark.python.daemon.module", DAEMON_MODULE)
     for key, value in (conf or {}).items():
         sconf.set(str(key), str(value))
+    if coordinator_jvm and not submitted:
+        for key in ("spark.driver.extraJavaOptions", "spark.executor.extraJavaOptions"):
+            given = sconf.get(key, None) or ""
+            if "TieredStopAtLevel" not in given:
+                sconf.set(key, f"{COORDINATOR_JVM_OPTIONS} {given}".strip())
     spark = SparkSession.builder.config(conf=sconf).getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     return spark

@@ -6,7 +6,9 @@ import math
 import os
 import random
 import shutil
+import site
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -22,6 +24,20 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def bare_python(tmp: Path) -> Path:
+    """A venv seeing the project venv's third-party packages but not binfeat itself."""
+    venv = tmp / "bare-venv"
+    subprocess.run([base_python(), "-m", "venv", "--without-pip", str(venv)], check=True)
+    site_dir = next(venv.glob("lib/python*/site-packages"))
+    deps = [p for p in site.getsitepackages() if p.endswith("site-packages")]
+    (site_dir / "_project_deps.pth").write_text("\n".join(deps) + "\n")
+    return venv / "bin" / "python"
+
+
+def base_python() -> str:
+    return os.path.join(sys.base_prefix, "bin", f"python{sys.version_info.major}.{sys.version_info.minor}")
 
 
 def child_env(**extra: str) -> dict[str, str]:

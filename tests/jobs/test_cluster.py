@@ -11,10 +11,7 @@ test first proves that this interpreter cannot import ``jobs`` or ``extract`` on
 from __future__ import annotations
 
 import json
-import os
-import site
 import subprocess
-import sys
 import time
 import urllib.request
 import zipfile
@@ -26,25 +23,11 @@ from jobs.extract_features import features_dataframe
 from jobs.inputs import list_inputs
 from jobs.output import summary_path
 from jobs.package import build_pyfiles_zip
-from tests.jobs._support import child_env, free_port, read_output, rows_by_path, sample_corpus
+from tests.jobs._support import bare_python, child_env, free_port, read_output, rows_by_path, sample_corpus
 
 pytestmark = [pytest.mark.spark, pytest.mark.network]
 
 SPARK_BIN = Path(__import__("pyspark").__file__).parent / "bin"
-
-
-def _bare_python(tmp: Path) -> Path:
-    """A venv seeing the project venv's third-party packages but not binfeat itself."""
-    venv = tmp / "bare-venv"
-    subprocess.run([_base_python(), "-m", "venv", "--without-pip", str(venv)], check=True)
-    site_dir = next(venv.glob("lib/python*/site-packages"))
-    deps = [p for p in site.getsitepackages() if p.endswith("site-packages")]
-    (site_dir / "_project_deps.pth").write_text("\n".join(deps) + "\n")
-    return venv / "bin" / "python"
-
-
-def _base_python() -> str:
-    return os.path.join(sys.base_prefix, "bin", f"python{sys.version_info.major}.{sys.version_info.minor}")
 
 
 def _wait(predicate, timeout: float, what: str) -> None:
@@ -77,7 +60,7 @@ def test_standalone_cluster_matches_local_mode(spark, crafted, tmp_path):
     manifest = tmp_path / "inputs.jsonl"
     manifest.write_text("".join(json.dumps({"path": p}) + "\n" for p in paths))
 
-    bare = _bare_python(tmp_path)
+    bare = bare_python(tmp_path)
     probe = subprocess.run(
         [str(bare), "-c", "import pyarrow, numpy, lief, boto3, pyspark; import jobs"],
         cwd=tmp_path,

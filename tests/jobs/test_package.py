@@ -17,6 +17,7 @@ def test_archive_is_complete_and_reproducible(tmp_path):
         "jobs/__init__.py",
         "jobs/extract_features.py",
         "jobs/log4j2.properties",
+        "jobs/pyspark_daemon.py",  # for clusters that opt in with spark.python.daemon.module
     } <= set(names)
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
     assert names == sorted(names)
