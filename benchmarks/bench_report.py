@@ -23,7 +23,7 @@ NOTES = [
     "loop, pool vs loop) comes from variants interleaved A, B, A, B in the same process and period.",
     "- **Kernels** run on files already in memory (whole-file calls, as the extractor does up to "
     "`whole_read_bytes`); the **whole extraction** reads from the page cache and pays the parser worker's "
-    "IPC (a pickled request and reply per file), structural groups, TLSH, vectorisation and row building.",
+    "IPC (a pickled request and reply per file), structural groups, vectorisation and row building.",
     "- **Spark**: a fresh JVM per master (its start is timed and excluded), one warm-up job reported apart, "
     "then timed jobs over the same `InputFile` list (`jobs.extract_features.run(..., spark=..., inputs=...)`, "
     "writing Parquet), each next to a plain single-process loop in the same driver process (JVM excluded "
