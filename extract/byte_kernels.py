@@ -12,7 +12,10 @@ import math
 import numpy as np
 from numba import njit
 
-from extract.kernels import BLOCK, U1, U2, U3, U4, U8, U256, UNCERTAIN
+from extract.kernels import BLOCK, UNCERTAIN
+
+# unsigned index steps: with unsigned indices numba omits its negative-index wraparound code
+U1, U2, U3, U4, U8, U256 = (np.uint64(v) for v in (1, 2, 3, 4, 8, 256))
 
 
 @njit(cache=True, nogil=True, boundscheck=False)

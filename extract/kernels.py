@@ -31,24 +31,15 @@ _CONTEXT = 8  # bytes of the previous chunk kept: up to 4 unresolved after 4 of 
 PATTERNS = ("paths", "urls", "registry", "MZ")
 _NO_BYTES = np.zeros(0, np.uint8)
 MAX_CALL = 1 << 32  # bytes per kernel call: keeps its int32 counts from overflowing
-U1, U2, U3, U4, U8, U16, U256 = (np.uint64(v) for v in (1, 2, 3, 4, 8, 16, 256))
 _NO_CONTEXT = np.zeros(4, np.uint8)  # before the file: not printable
-
-_kernels: tuple | None = None
-
-
-def _compile() -> tuple:
-    from extract import byte_kernels as bk
-
-    return bk._scan, bk._long_runs, bk._patterns
 
 
 def kernels() -> tuple:
-    """The compiled kernels, compiled (or loaded from numba's cache) on first call."""
-    global _kernels
-    if _kernels is None:
-        _kernels = _compile()
-    return _kernels
+    """The compiled kernels (``_scan``, ``_long_runs``, ``_patterns``): numba is imported and the
+    kernels loaded from its disk cache (or compiled) on the first call, never at import."""
+    from extract import byte_kernels as bk
+
+    return bk._scan, bk._long_runs, bk._patterns
 
 
 def ember_entropy_bin(counts: np.ndarray, window: int = WINDOW) -> int:
