@@ -48,7 +48,7 @@ from jobs.inputs import InputError, InputFile
 from jobs.output import OutputError
 from jobs.planning import DEFAULT_PER_FILE_COST, plan_partitions
 
-BATCH_FILES = 32  # files per extract_batch call: amortises the call, bounds worker memory
+BATCH_FILES = 256  # files per extract_batch call: amortises the call, fills the md5 lanes
 BATCH_BYTES = 64 * 1024 * 1024  # bytes per call when contents are held in memory (S3)
 EXIT_USAGE = 2
 EXIT_FAILED = 1

@@ -102,6 +102,42 @@ def test_same_bytes_same_row_and_content_equals_path(ex, fixture_files, tmp_path
     assert canonical_rows(c) == canonical_rows(a)
 
 
+def test_windows_of_any_shape_give_the_same_rows_and_hashlib_md5s(monkeypatch, fixture_files, tmp_path):
+    """md5s come from the multi-buffer kernel per window (hashlib for streamed files): the windows'
+    cut (by files and by bytes) never changes a row."""
+    import hashlib
+
+    import extract.extractor as extractor_module
+
+    paths = [str(p) for p in fixture_files.values()]
+    gone = tmp_path / "gone"
+    gone.write_bytes(b"MZ" * 100)
+    paths.insert(3, str(gone))
+    expected = [hashlib.md5(open(p, "rb").read()).hexdigest() for p in paths]
+    reference = Extractor(FAST).extract_rows(paths)
+    options = ExtractOptions(fuzzy_hashes=(), whole_read_bytes=4096, chunk_bytes=1024)
+    monkeypatch.setattr(extractor_module, "WINDOW_FILES", 3)
+    monkeypatch.setattr(extractor_module, "WINDOW_BYTES", 10_000)
+    ex = Extractor(options)
+    real_read = ex._read_whole
+
+    def vanishing(plan):  # deleted between listing and reading
+        if plan.path == str(gone):
+            gone.unlink()
+        real_read(plan)
+
+    monkeypatch.setattr(ex, "_read_whole", vanishing)
+    rows = ex.extract_rows(paths)
+    assert [r["md5"] for r in rows if r["path"] != str(gone)] == [m for p, m in zip(paths, expected, strict=True)
+                                                                   if p != str(gone)]
+    lost = next(r for r in rows if r["path"] == str(gone))
+    assert lost["status"] == "error" and "file not found" in lost["error"]
+    same = [(a, b) for a, b in zip(reference, rows, strict=True) if a["path"] != str(gone)]
+    for a, b in same:
+        assert {k: v for k, v in a.items() if k != "vector"} == {k: v for k, v in b.items() if k != "vector"}
+        assert a["vector"].tobytes() == b["vector"].tobytes()
+
+
 def test_stamps(ex, fixture_files):
     row = ex.extract(str(fixture_files["elf64_le_minimal"]))
     assert row["feature_version"] == extract.FEATURE_VERSION and row["binfeat_version"] == extract.__version__
