@@ -4,10 +4,12 @@ and the printable-string statistics, streamed in constant memory.
 One pass (``_scan``) per 1024-byte block while the block is in L1 cache:
 - printable-run membership without a per-byte branch: a byte belongs to a string (a run of >= 5
   bytes in 0x20-0x7f) exactly when some 5-byte all-printable window contains it;
-- one 4-way split table indexed by byte + 256 * in-string: its two halves together are the byte
-  histogram, its upper half the string-byte histogram;
-- a block's high-nibble counts are the growth of the table's 16-bin row sums; each pair of adjacent
-  blocks is one EMBER entropy window;
+- one 4-way split table of uint16 counts (moved into int64 every 128 blocks), indexed by the
+  nibble-swapped byte + 256 * in-string: its two halves together are the byte histogram, its upper
+  half the string-byte histogram;
+- a block's high-nibble counts are the growth of the table's 16 row sums (contiguous vector adds,
+  thanks to the swapped nibbles); each pair of adjacent blocks is one EMBER entropy window, its
+  entropy summed from a p*log2(p) table;
 - EMBER's whole-file pattern counts (``c:\\`` and ``https?://`` in any case, ``HKEY_``, ``MZ``): a
   vectorised screen for their last two bytes, exact checks only where it fires; none can overlap
   itself, so occurrence counts equal the non-overlapping regex match counts.
@@ -30,7 +32,7 @@ UNCERTAIN = 1e-4
 _CONTEXT = 8  # bytes of the previous chunk kept: up to 4 unresolved after 4 of context; 7 for patterns
 PATTERNS = ("paths", "urls", "registry", "MZ")
 _NO_BYTES = np.zeros(0, np.uint8)
-MAX_CALL = 1 << 32  # bytes per kernel call: keeps its int32 counts from overflowing
+MAX_CALL = 1 << 32  # bytes per kernel call: longer inputs are split (its scratch grows with a call)
 _NO_CONTEXT = np.zeros(4, np.uint8)  # before the file: not printable
 
 

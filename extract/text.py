@@ -13,6 +13,8 @@ def clean(name: str | bytes | None, limit: int = MAX_NAME) -> str:
     """
     if name is None:
         return ""
+    if type(name) is str and name.isascii() and "\x00" not in name and len(name) <= limit:
+        return name  # the usual case, without the encode round trip
     if isinstance(name, (bytes, bytearray, memoryview)):
         s = bytes(name).decode("utf-8", "backslashreplace")
     else:

@@ -9,6 +9,7 @@ definition) in its raw value; it is not vectorised (an MD5 has no useful numeric
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import struct
@@ -90,11 +91,17 @@ def _flags(table: dict[int, str], value: int) -> list[str]:
 
 def section_props(chars: int) -> list[str]:
     """Section characteristics as EMBER-era tokens; the 4-bit alignment field as ALIGN_<n>BYTES."""
+    return list(_section_props(chars))
+
+
+@functools.lru_cache(maxsize=4096)
+def _section_props(chars: int) -> tuple[str, ...]:
+    # a corpus has a few dozen distinct characteristics values across millions of sections
     props = _flags(SECTION_FLAGS, chars & ~SECTION_ALIGN_MASK)
     align = (chars & SECTION_ALIGN_MASK) >> 20
     if align:
         props.append(f"ALIGN_{1 << (align - 1)}BYTES" if align <= 14 else f"ALIGN_0x{align:x}")
-    return props
+    return tuple(props)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -129,7 +129,7 @@ def test_strings_spanning_chunks_and_marked_last():
 
 
 def test_calls_split_above_the_kernel_limit(monkeypatch):
-    # the kernel's int32 counts limit one call to MAX_CALL bytes; a larger chunk is split, same counts
+    # one kernel call takes at most MAX_CALL bytes; a larger chunk is split, same counts
     data = _random_buffers()[-1] + CRAFTED["mixed_case"] * 50
     whole = scan_bytes(data)
     monkeypatch.setattr(kernels_module, "MAX_CALL", 4096)
