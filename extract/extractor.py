@@ -147,7 +147,7 @@ class Extractor:
     # -- one file ---------------------------------------------------------------------------------
 
     def extract(self, path: str, content: bytes | None = None) -> dict:
-        """One row (a dict of column values; ``vector`` as a float32 numpy array or None)."""
+        """One row (a dict of plain column values; ``vector`` as a float32 numpy array or None)."""
         return self.extract_rows([path], [content])[0]
 
     def _error_row(self, path: str, message: str, **known: Any) -> dict:
@@ -291,8 +291,9 @@ class Extractor:
             if g.name in raw and g.name not in errors:
                 try:
                     vector[off : off + g.dims] = g.vector(raw[g.name])
-                    # structural raw values arrive plain from the worker; byte groups hold numpy arrays
-                    row[g.name] = _plain(raw[g.name]) if g.stage == "bytes" else raw[g.name]
+                    # structural raw values arrive plain from the worker; byte groups keep their numpy
+                    # arrays (Arrow takes them whole; extract_rows makes them lists)
+                    row[g.name] = _arrays_kept(raw[g.name]) if g.stage == "bytes" else raw[g.name]
                     continue
                 except Exception as exc:  # costs only this group
                     errors[g.name] = f"vectorise: {one_line(exc)}"
@@ -311,9 +312,20 @@ class Extractor:
     # -- batches ----------------------------------------------------------------------------------
 
     def extract_rows(self, paths: Iterable[str], contents: Iterable[bytes | None] | None = None) -> list[dict]:
-        """Rows in input order. Files go in windows (at most WINDOW_FILES files and about WINDOW_BYTES
-        read whole): their structural requests go to the parser worker together, so it parses ahead
-        while this process runs the byte kernels, and their md5s are computed side by side."""
+        """Rows in input order, as plain Python values (``vector`` a float32 numpy array or None)."""
+        rows = self._rows(paths, contents)
+        names = [g.name for g in REGISTRY.by_stage("bytes")]
+        for row in rows:
+            for name in names:
+                if row.get(name) is not None:
+                    row[name] = _plain(row[name])
+        return rows
+
+    def _rows(self, paths: Iterable[str], contents: Iterable[bytes | None] | None = None) -> list[dict]:
+        """Rows in input order (byte groups' counts as numpy arrays). Files go in windows (at most
+        WINDOW_FILES files and about WINDOW_BYTES read whole): their structural requests go to the
+        parser worker together, so it parses ahead while this process runs the byte kernels, and
+        their md5s are computed side by side."""
         paths = list(paths)
         contents = list(contents) if contents is not None else [None] * len(paths)
         if len(contents) != len(paths):
@@ -395,7 +407,7 @@ class Extractor:
             raise ValueError("extract_batch needs a 'path' column (string)")
         paths = [p if p is not None else "" for p in batch.column("path").to_pylist()]
         contents = batch.column("content").to_pylist() if "content" in batch.schema.names else None
-        return self.to_record_batch(self.extract_rows(paths, contents))
+        return self.to_record_batch(self._rows(paths, contents))
 
 
 WINDOW_FILES = 256  # files whose parse requests go to the worker in one message
@@ -494,6 +506,15 @@ def _read_all(fd: int, size: int) -> bytes:
 def _read_path(path: str) -> bytes:
     with open(path, "rb") as f:
         return f.read()
+
+
+def _arrays_kept(value: Any) -> Any:
+    """numpy scalars made Python numbers; numpy arrays kept (pyarrow converts them without a list)."""
+    if isinstance(value, dict):
+        return {k: _arrays_kept(v) for k, v in value.items()}
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
 
 
 def _plain(value: Any) -> Any:

@@ -35,6 +35,29 @@ def _hashes(tokens: Iterable[str | bytes]) -> np.ndarray:
         return np.array([h(token_bytes(t), SEED, signed=False) for t in tokens], dtype=np.uint64)
 
 
+_FEW = 48  # up to this many tokens, a plain loop beats numpy's fixed cost per call
+
+
+def _bin_few(tokens: list, weights: list | None, dims: int) -> np.ndarray:
+    """The same float64 sums in token order as :func:`_bin` (so the same float32 bins), for a few tokens."""
+    out = np.zeros(dims, dtype=np.float32)
+    if dims == 0:
+        return out
+    h = mmh3.hash
+    acc: dict[int, float] = {}
+    for i, t in enumerate(tokens):
+        try:  # mmh3 hashes a str as its UTF-8 bytes
+            x = h(t, SEED, signed=False)
+        except UnicodeEncodeError:  # a lone surrogate: encode it the documented way
+            x = h(token_bytes(t), SEED, signed=False)
+        w = 1.0 if weights is None else weights[i]
+        b = x % dims
+        acc[b] = acc.get(b, 0.0) + (-w if x & 0x80000000 else w)
+    for b, v in acc.items():
+        out[b] = v
+    return out
+
+
 def _bin(hashes: np.ndarray, weights: np.ndarray, dims: int) -> np.ndarray:
     if hashes.size == 0 or dims == 0:
         return np.zeros(dims, dtype=np.float32)
@@ -44,6 +67,9 @@ def _bin(hashes: np.ndarray, weights: np.ndarray, dims: int) -> np.ndarray:
 
 def hash_tokens(tokens: Iterable[str | bytes], dims: int) -> np.ndarray:
     """Signed counts of tokens in ``dims`` bins."""
+    tokens = tokens if isinstance(tokens, list) else list(tokens)
+    if len(tokens) <= _FEW:
+        return _bin_few(tokens, None, dims)
     hashes = _hashes(tokens)
     return _bin(hashes, np.ones(hashes.size), dims)
 
@@ -51,8 +77,11 @@ def hash_tokens(tokens: Iterable[str | bytes], dims: int) -> np.ndarray:
 def hash_weighted(pairs: Iterable[tuple[str | bytes, float]], dims: int) -> np.ndarray:
     """Signed sums of weights: each (token, weight) adds sign*weight to the token's bin."""
     pairs = list(pairs)
+    weights = [float(w) for _, w in pairs]
+    if len(pairs) <= _FEW:
+        return _bin_few([t for t, _ in pairs], weights, dims)
     hashes = _hashes([t for t, _ in pairs])
-    return _bin(hashes, np.array([float(w) for _, w in pairs], dtype=np.float64), dims)
+    return _bin(hashes, np.array(weights, dtype=np.float64), dims)
 
 
 def hashed_dim_names(prefix: str, dims: int) -> list[str]:
