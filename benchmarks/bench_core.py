@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import psutil
+import pyarrow as pa
 
 from benchmarks import ember_reference
 from benchmarks.bench_sys import Sample, fine_cpu, rate, ratio, summarize, timed
@@ -366,9 +367,11 @@ def extract_loop(
                         )
                     )
             else:
-                # the batch API, as a user with a list of files (and the Spark job) calls it
-                for row, e in zip(ex.extract_rows([e.path for e in entries]), entries, strict=True):
-                    rows.append((e.size, e.format, None, None, row["status"], row["error"]))
+                # the batch API (Arrow rows out), as a user with a list of files and the Spark job call it
+                batch = ex.extract_batch(pa.record_batch({"path": [e.path for e in entries]}))
+                statuses, errors = batch.column("status").to_pylist(), batch.column("error").to_pylist()
+                for e, status, error in zip(entries, statuses, errors, strict=True):
+                    rows.append((e.size, e.format, None, None, status, error))
         return s, rows
     finally:
         for proc, cpus in pinned:
@@ -409,7 +412,7 @@ def _pool_init(warm_path: str | None) -> None:
 
 
 def _pool_batch(paths: list[str]) -> list[str]:
-    return [row["status"] for row in _POOL_EX.extract_rows(paths)]
+    return _POOL_EX.extract_batch(pa.record_batch({"path": paths})).column("status").to_pylist()
 
 
 def _pool_ping(_: int) -> int:
