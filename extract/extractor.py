@@ -530,16 +530,14 @@ def _plain(value: Any) -> Any:
 
 
 def _vector_array(vectors: list[np.ndarray | None], length: int) -> pa.Array:
+    """The vectors as one list<float32> column (null for error rows), copied once."""
     valid = np.array([v is not None for v in vectors], dtype=bool)
-    values = np.zeros((len(vectors), length), np.float32)
-    for i, v in enumerate(vectors):
-        if v is not None:
-            values[i] = v
-    kept = values[valid].reshape(-1)
+    kept = [v for v in vectors if v is not None]
+    values = np.concatenate(kept, dtype=np.float32) if kept else np.zeros(0, np.float32)
     offsets = np.zeros(len(vectors) + 1, np.int32)
     offsets[1:] = np.cumsum(np.where(valid, length, 0))
     mask = pa.array(~valid)
-    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(kept, pa.float32()), mask=mask)
+    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(values, pa.float32()), mask=mask)
 
 
 _DEFAULT: dict[ExtractOptions, Extractor] = {}

@@ -26,6 +26,8 @@ class ParserWorker:
         self.memory_limit_mb = memory_limit_mb
         self.preload = preload
         self._proc: subprocess.Popen | None = None
+        self._inbox = bytearray()  # bytes read from the worker; those before _at are taken
+        self._at = 0
 
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -43,6 +45,7 @@ class ParserWorker:
             stderr=subprocess.DEVNULL, env=self._env(), close_fds=True,
         )
         self._proc = proc
+        self._inbox, self._at = bytearray(), 0
         try:
             hello = self._read(deadline=time.monotonic() + max(60.0, self.timeout_s))
         except WorkerFailure as exc:
@@ -54,24 +57,30 @@ class ParserWorker:
         return proc
 
     def _read_exact(self, n: int, deadline: float) -> bytes:
+        """n bytes from the worker; whatever else has arrived (often the next replies) is kept, so
+        most replies cost no system call."""
         if self._proc is None or self._proc.stdout is None:
             raise EOFError
-        fd = self._proc.stdout.fileno()
-        parts: list[bytes] = []
-        got = 0
-        while got < n:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError
-            ready, _, _ = select.select([fd], [], [], left)
-            if not ready:
-                raise TimeoutError
-            chunk = os.read(fd, min(n - got, 1 << 20))
-            if not chunk:
-                raise EOFError
-            parts.append(chunk)
-            got += len(chunk)
-        return b"".join(parts)
+        inbox, at = self._inbox, self._at
+        if len(inbox) - at < n:
+            if at:  # drop what was taken before reading more (one move per read, not per reply)
+                del inbox[:at]
+                at = self._at = 0
+            fd = self._proc.stdout.fileno()
+            while len(inbox) < n:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError
+                ready, _, _ = select.select([fd], [], [], left)
+                if not ready:
+                    raise TimeoutError
+                chunk = os.read(fd, max(n - len(inbox), 1 << 20))
+                if not chunk:
+                    raise EOFError
+                inbox += chunk
+        self._at = at + n
+        with memoryview(inbox) as view:  # released at once: the inbox must stay resizable
+            return view[at : at + n].tobytes()
 
     def _read(self, deadline: float) -> object:
         try:
@@ -86,6 +95,7 @@ class ParserWorker:
     def _death(self) -> str:
         proc = self._proc
         self._proc = None
+        self._inbox, self._at = bytearray(), 0
         if proc is None:
             return "parser worker is gone"
         try:
@@ -125,6 +135,7 @@ class ParserWorker:
     def close(self) -> None:
         """Stop the worker (the next submit starts a fresh one)."""
         proc, self._proc = self._proc, None
+        self._inbox, self._at = bytearray(), 0
         if proc is None:
             return
         with contextlib.suppress(OSError, subprocess.TimeoutExpired):
