@@ -25,3 +25,13 @@ def clean(name: str | bytes | None, limit: int = MAX_NAME) -> str:
             s = s.encode("utf-8", "backslashreplace").decode("utf-8")
     s = s.replace("\x00", "\\x00")
     return s if len(s) <= limit else s[:limit]
+
+
+def clean_all(names: list, limit: int = MAX_NAME) -> list[str]:
+    """:func:`clean` of each name; a list of short ASCII str without NUL (the usual import or export
+    table) is checked in one pass and returned as it is."""
+    if names and all(type(n) is str for n in names):
+        joined = "".join(names)
+        if joined.isascii() and "\x00" not in joined and max(map(len, names)) <= limit:
+            return list(names)
+    return [clean(n, limit) for n in names]

@@ -22,7 +22,7 @@ from extract.groups.pe_parse import data_dir, export_names
 from extract.hashing import hash_tokens, hash_weighted, hashed_dim_names
 from extract.parsed import Parsed
 from extract.registry import REGISTRY, declare
-from extract.text import clean
+from extract.text import clean, clean_all
 
 MAX_SECTIONS = 4096
 MAX_LIBRARIES = 4096
@@ -336,6 +336,7 @@ def pe_imports(parsed: Parsed) -> dict:
                 truncated = True
             else:
                 funcs = merged[lib_name] = []
+        kept: list = []  # this entry's function names, cleaned together below
         for e in lib.entries:
             n_seen += 1
             if n_seen > MAX_IMPORT_SCAN:
@@ -351,8 +352,10 @@ def pe_imports(parsed: Parsed) -> dict:
             if funcs is None or n_funcs >= MAX_FUNCTIONS:
                 truncated = True
                 continue
-            funcs.append(clean(token, IMPORT_NAME_CAP))
+            kept.append(token)
             n_funcs += 1
+        if kept:
+            funcs.extend(clean_all(kept, IMPORT_NAME_CAP))
     imphash = hashlib.md5(",".join(imp_strs).encode("utf-8", "surrogateescape")).hexdigest() if imp_strs \
         else ""
     return {"libraries": [{"name": k, "functions": v} for k, v in merged.items()],
@@ -374,7 +377,7 @@ def _vec_exports(raw: dict) -> np.ndarray:
 def pe_exports(parsed: Parsed) -> dict:
     """Exported function names (EMBER v2). Caps: 10,000 names, each cut at 1,024 chars."""
     funcs = export_names(parsed)
-    names = [clean(f, IMPORT_NAME_CAP) for f in funcs[:MAX_FUNCTIONS]]
+    names = clean_all(funcs[:MAX_FUNCTIONS], IMPORT_NAME_CAP)
     return {"functions": names, "truncated": len(funcs) > MAX_FUNCTIONS}
 
 
