@@ -159,16 +159,42 @@ def _ssdeep(data: bytes) -> None:
     h.hexdigest()
 
 
-def _bytes_stage(data: bytes) -> None:
-    """Everything the extractor computes from the bytes with default options (one pass, tlsh on)."""
+def windows(bufs: Sequence[bytes]) -> list[list[bytes]]:
+    """The buffers cut into the extractor's windows (at most WINDOW_FILES files and WINDOW_BYTES)."""
+    from extract.extractor import WINDOW_BYTES, WINDOW_FILES
+
+    out: list[list[bytes]] = []
+    cur: list[bytes] = []
+    held = 0
+    for b in bufs:
+        if cur and (len(cur) >= WINDOW_FILES or held + len(b) > WINDOW_BYTES):
+            out.append(cur)
+            cur, held = [], 0
+        cur.append(b)
+        held += len(b)
+    return [*out, cur] if cur else out
+
+
+def _md5_lanes(window: Sequence[bytes]) -> None:
+    from extract.md5_lanes import md5_many
+
+    for d in md5_many(window):
+        d.hex()
+
+
+def _bytes_stage(window: Sequence[bytes]) -> None:
+    """Everything the extractor computes from the bytes with default options: the window's md5s side
+    by side, then one pass per file for the byte kernels and sha256."""
     from extract.extractor import ExtractOptions, _ByteState
 
-    bs = _ByteState(ExtractOptions())
-    bs.update(data)
-    bs.scanner.finish()
-    bs.sha256.hexdigest()
-    bs.md5.hexdigest()
-    bs.fuzzy.digests()
+    _md5_lanes(window)
+    options = ExtractOptions()
+    for data in window:
+        bs = _ByteState(options, md5=False)
+        bs.update(data, last=True)
+        bs.scanner.finish()
+        bs.sha256.hexdigest()
+        bs.fuzzy.digests()
 
 
 # EMBER v2's byte-level code, as EMBER computes it (benchmarks/ember_reference.py).
@@ -188,10 +214,15 @@ KERNELS: dict[str, tuple[str, Callable[[bytes], None]]] = {
     "byte_trio": ("ByteScanner: histogram + entropy + strings", _trio),
     "byte_trio+groups": ("ByteScanner + the 3 groups' compute/vectorize", _trio_groups),
     "sha256": ("hashlib.sha256 (what the extractor uses)", _sha256),
-    "md5": ("hashlib.md5 (what the extractor uses)", _md5),
+    "md5": ("hashlib.md5, one file at a time", _md5),
     "tlsh": ("extract.fuzzy.TlshHasher", _tlsh),
     "ssdeep": ("extract.fuzzy.SsdeepHasher", _ssdeep),
-    "bytes_stage": ("extractor byte pass: trio + sha256 + md5 (fuzzy hashes off, the default)", _bytes_stage),
+}
+# Kernels that take a whole window of files at once, as the extractor calls them.
+WINDOWED: dict[str, tuple[str, Callable[[Sequence[bytes]], None]]] = {
+    "md5_lanes": ("extract.md5_lanes.md5_many over the extractor's windows (what the extractor uses)", _md5_lanes),
+    "bytes_stage": ("extractor byte pass: window md5s + trio + sha256 (fuzzy hashes off, the default)",
+                    _bytes_stage),
 }
 EMBER: dict[str, tuple[str, Callable[[bytes], None], str]] = {
     "ember.byte_histogram": ("EMBER v2 np.bincount", ember_byte_histogram, "byte_trio"),
@@ -209,20 +240,37 @@ def _run_over(fn: Callable[[bytes], None], bufs: Sequence[bytes]) -> Sample:
     return s
 
 
+def _run_windows(fn: Callable[[Sequence[bytes]], None], wins: Sequence[Sequence[bytes]]) -> Sample:
+    nbytes = sum(len(b) for w in wins for b in w)
+    with timed(nbytes, sum(len(w) for w in wins), tree=False) as s:
+        for w in wins:
+            fn(w)
+    return s
+
+
 def bench_kernels(bufs: Sequence[bytes], repeat: int, progress: Callable[[str], None]) -> dict[str, Any]:
     """Every byte-level kernel and hash over the same buffers, interleaved A/B/C... per repeat."""
     variants = {k: v[1] for k, v in KERNELS.items()}
     for fn in variants.values():  # compile / load numba's cache outside the timing
         fn(b"warm-up" * 1000)
-    samples: dict[str, list[Sample]] = {k: [] for k in variants}
+    wins = windows(bufs)
+    for wfn in (v[1] for v in WINDOWED.values()):
+        wfn([b"warm-up" * 1000] * 20)
+    samples: dict[str, list[Sample]] = {k: [] for k in [*variants, *WINDOWED]}
     for r in range(repeat):
         for name, fn in variants.items():
             progress(f"kernels: {name} (run {r + 1}/{repeat})")
             samples[name].append(_run_over(fn, bufs))
-    out = {name: {"what": KERNELS[name][0], **summarize(s)} for name, s in samples.items()}
-    # hashlib's own speed on the same buffers, as the reference the digests are compared with
-    for name in ("sha256", "md5"):
-        out[name]["vs_hashlib"] = 1.0  # the extractor calls hashlib itself: the same code
+        for name, (_, wfn) in WINDOWED.items():
+            progress(f"kernels: {name} (run {r + 1}/{repeat})")
+            samples[name].append(_run_windows(wfn, wins))
+    what = {k: v[0] for k, v in [*KERNELS.items(), *WINDOWED.items()]}
+    out = {name: {"what": what[name], **summarize(s)} for name, s in samples.items()}
+    out["sha256"]["vs_hashlib"] = 1.0  # the extractor calls hashlib itself: the same code
+    # md5: the multi-buffer kernel against hashlib on the same buffers, per run (interleaved)
+    per_run = [a.cpu_s / b.cpu_s for a, b in zip(samples["md5"], samples["md5_lanes"], strict=True) if b.cpu_s > 0]
+    out["md5_lanes"]["vs_hashlib"] = round(statistics.median(per_run), 3) if per_run else None
+    out["md5_lanes"]["windows"] = len(wins)
     return out
 
 

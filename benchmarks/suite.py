@@ -402,15 +402,23 @@ def check_goals(r: dict[str, Any]) -> dict[str, Any]:
             "CPU time",
         ),
     }
-    for h in ("sha256", "md5"):
-        out[f"core_{h}"] = {
-            "what": f"{h} vs hashlib",
-            "value": _get(r, "kernels", h, "mb_per_s_cpu"),
-            "goal": "close to hashlib",
-            "met": _get(r, "kernels", h) is not None or None,
-            "basis": "the extractor feeds each chunk to hashlib itself (ratio 1.0 by "
-            "construction); the figure is hashlib's speed on the corpus",
-        }
+    out["core_sha256"] = {
+        "what": "sha256 vs hashlib",
+        "value": _get(r, "kernels", "sha256", "mb_per_s_cpu"),
+        "goal": "close to hashlib",
+        "met": _get(r, "kernels", "sha256") is not None or None,
+        "basis": "the extractor feeds each chunk to hashlib itself (ratio 1.0 by "
+        "construction); the figure is hashlib's speed on the corpus",
+    }
+    lanes = _get(r, "kernels", "md5_lanes", "vs_hashlib")
+    out["core_md5"] = {
+        "what": "md5 vs hashlib",
+        "value": _get(r, "kernels", "md5_lanes", "mb_per_s_cpu"),
+        "goal": "close to hashlib",
+        "met": None if lanes is None else lanes >= 0.95,
+        "basis": f"the multi-buffer kernel over the extractor's windows, {lanes}x hashlib's CPU speed "
+        "(median of per-run ratios, interleaved); digests equal hashlib's",
+    }
     two = _get(r, "spark", "local[2]", "binfeat")
     if isinstance(two, dict):
         loop_wall = _get(two, "plain_loop", "mb_per_s_wall")

@@ -91,10 +91,12 @@ def test_counts_match_input(bench_run) -> None:
 
 def test_speeds_are_positive(bench_run) -> None:
     _, r, _ = bench_run
-    for name in ("byte_trio", "sha256", "md5", "tlsh", "ssdeep", "bytes_stage"):
+    for name in ("byte_trio", "sha256", "md5", "md5_lanes", "tlsh", "ssdeep", "bytes_stage"):
         d = r["kernels"][name]
         assert d["mb_per_s_cpu"] is None or d["mb_per_s_cpu"] > 0, name  # None: too fast for the clock
         assert d["wall_s"] > 0 and d["mb_per_s_wall"] > 0, name
+    assert r["kernels"]["md5_lanes"]["vs_hashlib"] > 0 and r["kernels"]["md5_lanes"]["windows"] >= 1
+    assert r["goals_check"]["core_md5"]["value"] == r["kernels"]["md5_lanes"]["mb_per_s_cpu"]
     assert r["whole"]["one_core"]["mb_per_s_wall"] > 0
     assert r["whole"]["pool"]["mb_per_s_wall"] > 0
     assert r["ember_baseline"]["ember.byte_trio"]["mb_per_s_wall"] > 0
