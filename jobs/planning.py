@@ -18,11 +18,11 @@ from collections.abc import Sequence
 import numpy as np
 
 DEFAULT_PER_FILE_COST = 64 * 1024  # bytes-equivalent of the fixed work per file (~1 ms)
-# extract runs at ~100 MB per CPU-second on executables once warm, and a task costs ~20-25 ms of
-# CPU whatever it does (JVM scheduling ~10 ms; in Python the command, and a Parquet file's fixed
-# cost ~12 ms): 128 MB tasks (~1.3 CPU-s) keep that under 2%; 1 GB is ~10-20 s. Measured on the
-# 351 MB sample corpus, local[2]: 8 tasks of 64 MB cost ~0.1-0.2 CPU-s more than 4 of 128 MB.
-MIN_TARGET_BYTES = 128 * 1024 * 1024
+# extract runs at ~160 MB per CPU-second on executables once warm, and a task costs ~20-40 ms of
+# CPU whatever it does (JVM scheduling; in Python the command, and a Parquet file's fixed cost):
+# 256 MB tasks (~1.6 CPU-s) keep that near 2%; 1 GB is ~6-10 s. Measured on the 351 MB sample
+# corpus, local[2] (medians of 5): 2 tasks 2.24 CPU-s, 4 tasks 2.32, 8 tasks 2.37, wall 1.19-1.23 s.
+MIN_TARGET_BYTES = 256 * 1024 * 1024
 MAX_TARGET_BYTES = 1024 * 1024 * 1024
 MIN_TASK_BYTES = 8 * 1024 * 1024  # yet split a small corpus over the cores down to tasks this big
 PARTITIONS_PER_CORE = 3  # a few per core so stragglers even out

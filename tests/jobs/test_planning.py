@@ -58,9 +58,9 @@ def test_defaults_aim_at_a_few_partitions_per_core():
     plan = plan_partitions(sizes, cores=4)
     assert len(plan) == 12  # ~3 per core
     # a smaller corpus: fewer, larger tasks (none below MIN_TARGET_BYTES), still a multiple of the cores
-    small = plan_partitions([1 * MB] * 600, cores=4)  # 600 MB + cost
-    assert len(small) == 8
-    assert min(partition_loads([1 * MB] * 600, small, 64 * 1024)) >= 600 * (MB + 64 * 1024) // 8 - MB
+    small = plan_partitions([1 * MB] * 600, cores=4)  # 600 MB + cost: 3 tasks of 256 MB, made 4
+    assert len(small) == 4
+    assert min(partition_loads([1 * MB] * 600, small, 64 * 1024)) >= 600 * (MB + 64 * 1024) // 4 - MB
     assert target_partition_bytes(10, 8) == MIN_TARGET_BYTES
     assert target_partition_bytes(10**15, 8) == MAX_TARGET_BYTES
     assert plan_partitions([1, 2, 3], cores=64) == [[2, 1, 0]]  # tiny input: one task, not 64
