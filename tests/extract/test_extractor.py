@@ -138,6 +138,21 @@ def test_windows_of_any_shape_give_the_same_rows_and_hashlib_md5s(monkeypatch, f
         assert a["vector"].tobytes() == b["vector"].tobytes()
 
 
+def test_md5_falls_back_to_hashlib_when_the_lanes_fail(monkeypatch, fixture_files):
+    import hashlib
+
+    import extract.md5_lanes
+
+    def broken(buffers):
+        raise RuntimeError("no vector unit today")
+
+    monkeypatch.setattr(extract.md5_lanes, "md5_many", broken)
+    paths = [str(p) for p in fixture_files.values()]
+    rows = Extractor(FAST).extract_rows(paths)
+    assert [r["md5"] for r in rows] == [hashlib.md5(open(p, "rb").read()).hexdigest() for p in paths]
+    assert all(r["status"] in ("ok", "partial") for r in rows)
+
+
 def test_stamps(ex, fixture_files):
     row = ex.extract(str(fixture_files["elf64_le_minimal"]))
     assert row["feature_version"] == extract.FEATURE_VERSION and row["binfeat_version"] == extract.__version__
