@@ -90,11 +90,11 @@ def _strings(ctx: ByteContext) -> dict:
 
 def _vec_strings(raw: dict) -> np.ndarray:
     divisor = float(raw["printables"]) if raw["printables"] > 0 else 1.0
-    return np.hstack([
-        raw["numstrings"], raw["avlength"], raw["printables"],
-        np.asarray(raw["printabledist"], dtype=np.float64) / divisor,
-        raw["entropy"], raw["paths"], raw["urls"], raw["registry"], raw["MZ"],
-    ]).astype(np.float32)
+    out = np.empty(3 + 96 + 5, dtype=np.float32)
+    out[:3] = [float(raw["numstrings"]), float(raw["avlength"]), float(raw["printables"])]
+    out[3:99] = np.asarray(raw["printabledist"], dtype=np.float64) / divisor
+    out[99:] = [float(raw[k]) for k in ("entropy", "paths", "urls", "registry", "MZ")]
+    return out
 
 
 declare(

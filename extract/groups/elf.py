@@ -25,7 +25,7 @@ import numpy as np
 import pyarrow as pa
 
 from extract.entropy import range_entropies
-from extract.hashing import hash_tokens, hash_weighted, hashed_dim_names
+from extract.hashing import add_hashed, hash_tokens, hashed_dim_names
 from extract.parsed import Parsed, ParseError, load_lief, register_general, register_parser
 from extract.registry import REGISTRY, declare
 from extract.text import clean
@@ -475,15 +475,17 @@ def _vec_sections(raw: dict) -> np.ndarray:
     ]
     entry = raw["entry"]
     entry_flags = next((s["flags"] for s in secs if s["name"] == entry), 0) if entry else 0
-    parts = [
-        np.asarray(general, dtype=np.float32),
-        hash_weighted(((s["name"], s["size"]) for s in secs), _SEC_HASH),
-        hash_weighted(((s["name"], s["entropy"]) for s in secs), _SEC_HASH),
-        hash_tokens((f"{s['name']}:{s['type']:#x}" for s in secs), _SEC_HASH),
-        hash_tokens([entry] if entry else [], _SEC_HASH),
-        hash_tokens(_flag_tokens(entry_flags) if entry else [], _SEC_HASH),
-    ]
-    return np.concatenate(parts).astype(np.float32)
+    out = np.zeros(len(_SEC_DIMS), dtype=np.float32)
+    n = len(_SEC_NUMS)
+    out[:n] = np.asarray(general, dtype=np.float32)
+    names = [s["name"] for s in secs]
+    add_hashed(out, n, names, _SEC_HASH, [float(s["size"]) for s in secs])
+    add_hashed(out, n + _SEC_HASH, names, _SEC_HASH, [float(s["entropy"]) for s in secs])
+    add_hashed(out, n + 2 * _SEC_HASH, [f"{s['name']}:{s['type']:#x}" for s in secs], _SEC_HASH)
+    if entry:
+        add_hashed(out, n + 3 * _SEC_HASH, [entry], _SEC_HASH)
+        add_hashed(out, n + 4 * _SEC_HASH, _flag_tokens(entry_flags), _SEC_HASH)
+    return out
 
 
 @declare(REGISTRY, name="elf_sections", version=1, formats=["elf"], stage="structure",

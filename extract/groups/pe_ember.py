@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from extract.entropy import buffer_entropy, range_entropies
 from extract.groups.pe_parse import data_dir, export_names
-from extract.hashing import hash_tokens, hash_weighted, hashed_dim_names
+from extract.hashing import add_hashed, hash_tokens, hashed_dim_names
 from extract.parsed import Parsed
 from extract.registry import REGISTRY, declare
 from extract.text import clean, clean_all
@@ -126,15 +126,15 @@ HEADER_DIMS = ["timestamp"] + [n for key, d in _HASHED_HEADER for n in hashed_di
 
 def _vec_header(raw: dict) -> np.ndarray:
     coff, opt = raw["coff"], raw["optional"]
-    return np.hstack([
-        [float(coff["timestamp"])],
-        hash_tokens([coff["machine"]], 10),
-        hash_tokens(coff["characteristics"], 10),
-        hash_tokens([opt["subsystem"]], 10),
-        hash_tokens(opt["dll_characteristics"], 10),
-        hash_tokens([opt["magic"]], 10),
-        [float(opt[k]) for k in _OPT_INTS],  # float first: SizeOfHeapCommit is a uint64
-    ]).astype(np.float32)
+    out = np.zeros(len(HEADER_DIMS), dtype=np.float32)
+    out[0] = float(coff["timestamp"])
+    add_hashed(out, 1, [coff["machine"]], 10)
+    add_hashed(out, 11, coff["characteristics"], 10)
+    add_hashed(out, 21, [opt["subsystem"]], 10)
+    add_hashed(out, 31, opt["dll_characteristics"], 10)
+    add_hashed(out, 41, [opt["magic"]], 10)
+    out[51:] = [float(opt[k]) for k in _OPT_INTS]  # float first: SizeOfHeapCommit is a uint64
+    return out
 
 
 @declare(REGISTRY, name="pe_header", version=1, formats=["pe"], stage="structure", raw_type=HEADER_TYPE,
@@ -187,22 +187,33 @@ SECTION_DIMS = [
 
 def _vec_section(raw: dict) -> np.ndarray:
     secs = raw["sections"]
-    general = [
-        len(secs),
-        sum(1 for s in secs if s["size"] == 0),
-        sum(1 for s in secs if s["name"] == ""),
-        sum(1 for s in secs if "MEM_READ" in s["props"] and "MEM_EXECUTE" in s["props"]),
-        sum(1 for s in secs if "MEM_WRITE" in s["props"]),
-    ]
+    out = np.zeros(len(SECTION_DIMS), dtype=np.float32)
+    zero = unnamed = rx = w = 0
+    names: list[str] = []
+    sizes: list[float] = []
+    entropies: list[float] = []
+    vsizes: list[float] = []
     entry = raw["entry"]
-    return np.hstack([
-        general,
-        hash_weighted([(s["name"], s["size"]) for s in secs], 50),
-        hash_weighted([(s["name"], s["entropy"]) for s in secs], 50),
-        hash_weighted([(s["name"], s["vsize"]) for s in secs], 50),
-        hash_tokens([entry], 50),
-        hash_tokens([p for s in secs if s["name"] == entry for p in s["props"]], 50),
-    ]).astype(np.float32)
+    entry_props: list[str] = []
+    for s in secs:
+        props = s["props"]
+        zero += s["size"] == 0
+        unnamed += s["name"] == ""
+        rx += "MEM_READ" in props and "MEM_EXECUTE" in props
+        w += "MEM_WRITE" in props
+        names.append(s["name"])
+        sizes.append(float(s["size"]))
+        entropies.append(float(s["entropy"]))
+        vsizes.append(float(s["vsize"]))
+        if s["name"] == entry:
+            entry_props += props
+    out[:5] = [float(len(secs)), float(zero), float(unnamed), float(rx), float(w)]
+    add_hashed(out, 5, names, 50, sizes)
+    add_hashed(out, 55, names, 50, entropies)
+    add_hashed(out, 105, names, 50, vsizes)
+    add_hashed(out, 155, [entry], 50)
+    add_hashed(out, 205, entry_props, 50)
+    return out
 
 
 def _entry_section(binary, sections: list[dict]) -> str:
@@ -284,9 +295,12 @@ _IMPHASH_EXTS = ("ocx", "sys", "dll")
 
 def _vec_imports(raw: dict) -> np.ndarray:
     libs = raw["libraries"]
-    names = sorted({lib["name"].lower() for lib in libs})
-    funcs = [lib["name"].lower() + ":" + f for lib in libs for f in lib["functions"]]
-    return np.hstack([hash_tokens(names, 256), hash_tokens(funcs, 1024)]).astype(np.float32)
+    out = np.zeros(256 + 1024, dtype=np.float32)
+    lowered = [lib["name"].lower() for lib in libs]
+    add_hashed(out, 0, sorted(set(lowered)), 256)
+    add_hashed(out, 256, [low + ":" + f for low, lib in zip(lowered, libs, strict=True) for f in lib["functions"]],
+               1024)
+    return out
 
 
 def _ordinal_name(lib_lower: str, ordinal: int) -> str:

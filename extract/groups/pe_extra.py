@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from extract.entropy import buffer_entropy
 from extract.groups.pe_parse import DIR_CLR, DIR_SECURITY, data_dir, rva_to_offset
-from extract.hashing import hash_tokens, hash_weighted, hashed_dim_names
+from extract.hashing import add_hashed, hashed_dim_names
 from extract.parsed import Parsed
 from extract.registry import REGISTRY, declare
 from extract.text import clean
@@ -77,9 +77,11 @@ def _vec_dotnet(raw: dict) -> np.ndarray:
     out += [float(names.count(s)) for s in KNOWN_STREAMS]
     out += [float(sum(1 for n in names if n not in KNOWN_STREAMS)), num(raw["tables_present"])]
     out += [num(rows.get(k)) for k in TABLES]
-    version = raw["metadata_version"]
-    hashed = hash_tokens([version], 8) if version else np.zeros(8, dtype=np.float32)
-    return np.hstack([out, hashed]).astype(np.float32)
+    vec = np.zeros(len(out) + 8, dtype=np.float32)
+    vec[: len(out)] = out
+    if raw["metadata_version"]:
+        add_hashed(vec, len(out), [raw["metadata_version"]], 8)
+    return vec
 
 
 def _read_streams(buf: bytes, root: int, end: int, pos: int, count: int, out: dict) -> None:
@@ -199,8 +201,11 @@ def _vec_rich(raw: dict) -> np.ndarray:
     entries = raw["entries"]
     head = [float(raw["present"]), float(len(entries)), float(raw["key"] or 0),
             float(bool(raw["checksum_valid"])), math.log1p(sum(e["count"] for e in entries))]
-    pairs = [(f"{e['product_id']:04x}.{e['build_id']:04x}", math.log1p(e["count"])) for e in entries]
-    return np.hstack([head, hash_weighted(pairs, RICH_HASH_DIMS)]).astype(np.float32)
+    vec = np.zeros(len(head) + RICH_HASH_DIMS, dtype=np.float32)
+    vec[: len(head)] = head
+    add_hashed(vec, len(head), [f"{e['product_id']:04x}.{e['build_id']:04x}" for e in entries], RICH_HASH_DIMS,
+               [float(math.log1p(e["count"])) for e in entries])
+    return vec
 
 
 def _rol(v: int, n: int) -> int:
@@ -274,8 +279,10 @@ AUTH_DIMS = ["present", "dir_size", "dir_in_file", "signatures", "certificates",
 
 def _vec_auth(raw: dict) -> np.ndarray:
     keys = ("present", "dir_size", "dir_in_file", "signatures", "certificates", "signers")
-    head = [float(raw[k]) for k in keys]
-    return np.hstack([head, hash_tokens(raw["signer_issuers"], AUTH_HASH_DIMS)]).astype(np.float32)
+    vec = np.zeros(len(keys) + AUTH_HASH_DIMS, dtype=np.float32)
+    vec[: len(keys)] = [float(raw[k]) for k in keys]
+    add_hashed(vec, len(keys), list(raw["signer_issuers"]), AUTH_HASH_DIMS)
+    return vec
 
 
 @declare(REGISTRY, name="pe_authenticode", version=1, formats=["pe"], stage="structure", raw_type=AUTH_TYPE,
