@@ -160,19 +160,10 @@ def _ssdeep(data: bytes) -> None:
 
 
 def windows(bufs: Sequence[bytes]) -> list[list[bytes]]:
-    """The buffers cut into the extractor's windows (at most WINDOW_FILES files and WINDOW_BYTES)."""
-    from extract.extractor import WINDOW_BYTES, WINDOW_FILES
+    """The buffers cut into the extractor's windows."""
+    from extract.extractor import windows as cut
 
-    out: list[list[bytes]] = []
-    cur: list[bytes] = []
-    held = 0
-    for b in bufs:
-        if cur and (len(cur) >= WINDOW_FILES or held + len(b) > WINDOW_BYTES):
-            out.append(cur)
-            cur, held = [], 0
-        cur.append(b)
-        held += len(b)
-    return [*out, cur] if cur else out
+    return list(cut(bufs, len))
 
 
 def _md5_lanes(window: Sequence[bytes]) -> None:

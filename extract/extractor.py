@@ -14,9 +14,9 @@ import hashlib
 import os
 import stat
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -29,6 +29,8 @@ from extract.isolation import ParserWorker, WorkerFailure
 from extract.kernels import ByteScanner
 from extract.version import __version__, feature_version, parser_name
 from extract.worker import one_line, structural_raw
+
+T = TypeVar("T")
 
 IDENTITY = [
     ("sha256", pa.string()), ("md5", pa.string()), ("size", pa.int64()), ("path", pa.string()),
@@ -212,20 +214,17 @@ class Extractor:
 
     def _bytes_of(self, plan: _Plan, bs: _ByteState) -> tuple[int, bytes | None]:
         """Feed every byte-level consumer in one pass: whole, or streamed in chunks above the limit."""
-        o = self.options
+        if plan.content is None and plan.read_error is None:
+            self._read_whole(plan)  # not read with its window (too large then, or the window failed)
         if plan.read_error is not None:
             raise plan.read_error
         if plan.content is not None:
             bs.update(plan.content, last=True)
             return len(plan.content), plan.content
-        fd, st = self._open(plan.path)
+        fd, _ = self._open(plan.path)
         try:
-            if st.st_size <= o.whole_read_bytes:
-                whole = _read_all(fd, st.st_size)
-                bs.update(whole, last=True)
-                return len(whole), whole
             nbytes = 0
-            buf = bytearray(o.chunk_bytes)
+            buf = bytearray(self.options.chunk_bytes)
             view = memoryview(buf)
             while True:
                 n = os.readv(fd, [view])
@@ -331,31 +330,27 @@ class Extractor:
         if len(contents) != len(paths):
             raise ValueError(f"{len(paths)} paths but {len(contents)} contents")
         rows: list[dict] = []
-        plans: list[_Plan | dict] = []
-        held = 0
-        for p, c in zip(paths, contents, strict=True):
-            try:
-                plan = self._plan(p, c)
-            except Exception as exc:  # the contract: one row per file, never an exception
-                plan = self._error_row(p, f"internal: {one_line(exc)}")
-            whole = plan.size if isinstance(plan, _Plan) and plan.size <= self.options.whole_read_bytes else 0
-            if plans and (len(plans) >= WINDOW_FILES or held + whole > WINDOW_BYTES):
-                rows += self._window(plans)
-                plans, held = [], 0
-            if isinstance(plan, _Plan):
-                plan.index = len(plans)
-            plans.append(plan)
-            held += whole
-        if plans:
+        for plans in windows(self._plans(paths, contents), self._held):
             rows += self._window(plans)
         return rows
+
+    def _plans(self, paths: list[str], contents: list[bytes | None]) -> Iterator[_Plan | dict]:
+        for p, c in zip(paths, contents, strict=True):
+            try:
+                yield self._plan(p, c)
+            except Exception as exc:  # the contract: one row per file, never an exception
+                yield self._error_row(p, f"internal: {one_line(exc)}")
+
+    def _held(self, plan: _Plan | dict) -> int:
+        """Bytes an input holds in memory in its window: its size when it is read whole, else 0."""
+        return plan.size if isinstance(plan, _Plan) and plan.size <= self.options.whole_read_bytes else 0
 
     def _read_window(self, plans: list[_Plan | dict]) -> None:
         """Read the window's whole-read files and compute their md5s together (multi-buffer kernel)."""
         held = []
         for plan in plans:
             if isinstance(plan, _Plan):
-                if plan.content is None and plan.size <= self.options.whole_read_bytes:
+                if plan.content is None and self._held(plan):
                     self._read_whole(plan)
                 if plan.content is not None:
                     held.append(plan)
@@ -366,8 +361,13 @@ class Extractor:
                 plan.md5 = digest.hex()
 
     def _window(self, plans: list[_Plan | dict]) -> list[dict]:
+        for i, plan in enumerate(plans):
+            if isinstance(plan, _Plan):
+                plan.index = i
         replies = None
         if self.options.isolate:
+            # sent before the window is read: only a caller's own content travels, else the worker
+            # reads the file itself
             requests = {pl.index: {"format": pl.format, "size": pl.size, "data": pl.content,
                                    "path": pl.path if pl.content is None else None}
                         for pl in plans if isinstance(pl, _Plan) and pl.structural}
@@ -414,6 +414,22 @@ WINDOW_FILES = 256  # files whose parse requests go to the worker in one message
 # bytes of whole-read files held at once: the md5 lanes stay busy (about half their capacity on a
 # corpus of executables, against a quarter with 64-file windows) while memory stays bounded
 WINDOW_BYTES = 64 << 20
+
+
+def windows(items: Iterable[T], held: Callable[[T], int]) -> Iterator[list[T]]:
+    """Consecutive windows of at most WINDOW_FILES items holding at most WINDOW_BYTES (``held`` says
+    what each item holds; one larger item gets a window of its own)."""
+    window: list[T] = []
+    total = 0
+    for item in items:
+        n = held(item)
+        if window and (len(window) >= WINDOW_FILES or total + n > WINDOW_BYTES):
+            yield window
+            window, total = [], 0
+        window.append(item)
+        total += n
+    if window:
+        yield window
 
 
 @dataclass

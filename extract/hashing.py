@@ -54,19 +54,10 @@ def _sums(tokens: list, weights: list | None, dims: int) -> dict[int, float]:
     return acc
 
 
-def _bin_few(tokens: list, weights: list | None, dims: int) -> np.ndarray:
-    """:func:`_bin`'s float32 bins for a few tokens, without numpy temporaries."""
-    out = np.zeros(dims, dtype=np.float32)
-    if dims:
-        for b, v in _sums(tokens, weights, dims).items():
-            out[b] = v
-    return out
-
-
 def add_hashed(out: np.ndarray, offset: int, tokens: list, dims: int, weights: list | None = None) -> None:
-    """Write the bins of :func:`hash_tokens` (``weights`` None) or :func:`hash_weighted` into
-    ``out[offset:offset + dims]`` (zeros beforehand): the same float32 values, without the arrays
-    and the joining of a group's parts (most of a row's vectorising time, a few tokens at a time)."""
+    """Write the bins of ``tokens`` (signed counts, or signed sums of ``weights``) into
+    ``out[offset:offset + dims]`` (zeros beforehand). Groups write their hashed parts straight into
+    their vector: separate arrays and their joining were most of a row's vectorising time."""
     if dims == 0 or not tokens:
         return
     if len(tokens) > _FEW:
@@ -86,21 +77,17 @@ def _bin(hashes: np.ndarray, weights: np.ndarray, dims: int) -> np.ndarray:
 
 def hash_tokens(tokens: Iterable[str | bytes], dims: int) -> np.ndarray:
     """Signed counts of tokens in ``dims`` bins."""
-    tokens = tokens if isinstance(tokens, list) else list(tokens)
-    if len(tokens) <= _FEW:
-        return _bin_few(tokens, None, dims)
-    hashes = _hashes(tokens)
-    return _bin(hashes, np.ones(hashes.size), dims)
+    out = np.zeros(dims, dtype=np.float32)
+    add_hashed(out, 0, list(tokens), dims)
+    return out
 
 
 def hash_weighted(pairs: Iterable[tuple[str | bytes, float]], dims: int) -> np.ndarray:
     """Signed sums of weights: each (token, weight) adds sign*weight to the token's bin."""
     pairs = list(pairs)
-    weights = [float(w) for _, w in pairs]
-    if len(pairs) <= _FEW:
-        return _bin_few([t for t, _ in pairs], weights, dims)
-    hashes = _hashes([t for t, _ in pairs])
-    return _bin(hashes, np.array(weights, dtype=np.float64), dims)
+    out = np.zeros(dims, dtype=np.float32)
+    add_hashed(out, 0, [t for t, _ in pairs], dims, [float(w) for _, w in pairs])
+    return out
 
 
 def hashed_dim_names(prefix: str, dims: int) -> list[str]:

@@ -126,14 +126,16 @@ HEADER_DIMS = ["timestamp"] + [n for key, d in _HASHED_HEADER for n in hashed_di
 
 def _vec_header(raw: dict) -> np.ndarray:
     coff, opt = raw["coff"], raw["optional"]
+    tokens = {"machine": [coff["machine"]], "characteristics": coff["characteristics"],
+              "subsystem": [opt["subsystem"]], "dll_characteristics": opt["dll_characteristics"],
+              "magic": [opt["magic"]]}
     out = np.zeros(len(HEADER_DIMS), dtype=np.float32)
     out[0] = float(coff["timestamp"])
-    add_hashed(out, 1, [coff["machine"]], 10)
-    add_hashed(out, 11, coff["characteristics"], 10)
-    add_hashed(out, 21, [opt["subsystem"]], 10)
-    add_hashed(out, 31, opt["dll_characteristics"], 10)
-    add_hashed(out, 41, [opt["magic"]], 10)
-    out[51:] = [float(opt[k]) for k in _OPT_INTS]  # float first: SizeOfHeapCommit is a uint64
+    pos = 1
+    for key, dims in _HASHED_HEADER:
+        add_hashed(out, pos, tokens[key], dims)
+        pos += dims
+    out[pos:] = [float(opt[k]) for k in _OPT_INTS]  # float first: SizeOfHeapCommit is a uint64
     return out
 
 
@@ -177,11 +179,12 @@ SECTION_TYPE = pa.struct([
                                      ("vsize", pa.int64()), ("props", pa.list_(pa.string()))]))),
     ("truncated", pa.bool_()),
 ])
+_SECTION_HASH = 50
 SECTION_DIMS = [
     "sections", "sections_zero_size", "sections_empty_name", "sections_rx", "sections_w",
-    *hashed_dim_names("section_size_hash", 50), *hashed_dim_names("section_entropy_hash", 50),
-    *hashed_dim_names("section_vsize_hash", 50), *hashed_dim_names("entry_name_hash", 50),
-    *hashed_dim_names("entry_characteristics_hash", 50),
+    *hashed_dim_names("section_size_hash", _SECTION_HASH), *hashed_dim_names("section_entropy_hash", _SECTION_HASH),
+    *hashed_dim_names("section_vsize_hash", _SECTION_HASH), *hashed_dim_names("entry_name_hash", _SECTION_HASH),
+    *hashed_dim_names("entry_characteristics_hash", _SECTION_HASH),
 ]
 
 
@@ -207,12 +210,11 @@ def _vec_section(raw: dict) -> np.ndarray:
         vsizes.append(float(s["vsize"]))
         if s["name"] == entry:
             entry_props += props
-    out[:5] = [float(len(secs)), float(zero), float(unnamed), float(rx), float(w)]
-    add_hashed(out, 5, names, 50, sizes)
-    add_hashed(out, 55, names, 50, entropies)
-    add_hashed(out, 105, names, 50, vsizes)
-    add_hashed(out, 155, [entry], 50)
-    add_hashed(out, 205, entry_props, 50)
+    general = [float(len(secs)), float(zero), float(unnamed), float(rx), float(w)]
+    out[:len(general)] = general
+    parts = ((names, sizes), (names, entropies), (names, vsizes), ([entry], None), (entry_props, None))
+    for i, (tokens, weights) in enumerate(parts):
+        add_hashed(out, len(general) + i * _SECTION_HASH, tokens, _SECTION_HASH, weights)
     return out
 
 
