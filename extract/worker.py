@@ -95,9 +95,10 @@ def main() -> int:
 
     load_lief()  # the parser, imported now rather than inside the first file's time limit
     import extract.groups  # noqa: F401 - declares every group
-    from extract.entropy import warm_up
+    from extract import coff_symbols, entropy
 
-    warm_up()  # compile or load the range histogram now, not inside the first file's time limit
+    entropy.warm_up()  # compile or load the kernels now, not inside the first file's time limit
+    coff_symbols.warm_up()
 
     for name in filter(None, os.environ.get("BINFEAT_WORKER_PRELOAD", "").split(",")):
         importlib.import_module(name)

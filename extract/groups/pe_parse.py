@@ -4,6 +4,10 @@ LIEF's ParserConfig skips the resource tree and base relocations (no group needs
 data-directory entries, which is also where ``has_resources``/``has_relocations`` come from) and
 exception tables; Authenticode signatures are parsed (pe_authenticode counts them; the cost is paid
 by signed files only). LIEF refuses a memoryview, so a memoryview is copied once into bytes.
+
+LIEF cannot be told to skip the COFF symbol table, and only its size is used (EMBER's ``symbols``):
+when it is large, LIEF gets a copy whose header says there is none, and the count comes from
+:mod:`extract.coff_symbols`, which counts what LIEF would have read.
 """
 
 from __future__ import annotations
@@ -12,9 +16,14 @@ import functools
 import struct
 from typing import Any
 
+from extract.coff_symbols import symbol_count
 from extract.parsed import Parsed, ParseError, load_lief, register_general, register_parser
 
 MIN_PE = 0x40 + 4 + 20  # DOS header, PE signature, COFF header
+SYMTAB_FIELDS = 4 + 8  # PointerToSymbolTable, NumberOfSymbols: 8 bytes this far past e_lfanew
+# Hide the symbol table from LIEF when it has at least one symbol per this many bytes of file: LIEF
+# spends ~0.37 us per symbol, the copy ~0.11 ns per byte (measured on the sample corpus).
+BYTES_PER_SYMBOL_TO_HIDE = 4096
 DIR_RESOURCE, DIR_SECURITY, DIR_BASERELOC, DIR_CLR = 2, 4, 5, 14
 MAX_PARSED_SECTIONS = 4096  # the Windows loader's format limit is 65,535; real files have a few dozen
 
@@ -66,17 +75,29 @@ def _has_security_dir(buf: bytes) -> bool:
     return rva != 0 and size != 0
 
 
+def _without_symbols(buf: bytes) -> tuple[bytes, int]:
+    """(what LIEF parses, how many COFF symbols LIEF lists for ``buf``)."""
+    (lfanew,) = struct.unpack_from("<I", buf, 0x3C)
+    at = lfanew + SYMTAB_FIELDS
+    ptr, nsym = struct.unpack_from("<II", buf, at)
+    count = symbol_count(buf, ptr, nsym)
+    if count * BYTES_PER_SYMBOL_TO_HIDE < len(buf):
+        return buf, count
+    return b"".join((buf[:at], bytes(8), buf[at + 8:])), count
+
+
 def parse_pe(data: bytes | memoryview) -> Parsed:
     """LIEF-parse a PE once for every pe_* group; ParseError when it is not one LIEF can read."""
     buf = data if isinstance(data, bytes) else bytes(data)
     _check_headers(buf)
+    seen, symbols = _without_symbols(buf)
     try:
-        binary = load_lief().PE.parse(buf, _config(_has_security_dir(buf)))
+        binary = load_lief().PE.parse(seen, _config(_has_security_dir(buf)))
     except Exception as exc:  # LIEF raises assorted types on hostile input
         raise ParseError(f"LIEF failed on the PE: {type(exc).__name__}: {exc}"[:300]) from exc
     if binary is None:
         raise ParseError("LIEF could not parse the PE (returned None)")
-    return Parsed(format="pe", data=buf, size=len(buf), binary=binary)
+    return Parsed(format="pe", data=buf, size=len(buf), binary=binary, extra={"pe_coff_symbols": symbols})
 
 
 register_parser("pe", parse_pe)
@@ -131,7 +152,7 @@ def _general(parsed: Parsed) -> dict[str, int]:
     exported_functions / imported_functions list, without building those lists; has_relocations /
     has_resources: the base-relocation / resource data directory is non-empty (the trees are not
     parsed); has_signature: LIEF parsed at least one Authenticode signature; has_tls: TLS directory
-    present; symbols: number of COFF symbols LIEF read.
+    present; symbols: number of COFF symbols LIEF reads (counted by :mod:`extract.coff_symbols`).
     """
     b = parsed.binary
     reloc_rva, reloc_size = data_dir(b, DIR_BASERELOC)
@@ -145,7 +166,7 @@ def _general(parsed: Parsed) -> dict[str, int]:
         "has_resources": int(rsrc_rva != 0 and rsrc_size != 0),
         "has_signature": int(bool(b.has_signatures)),
         "has_tls": int(bool(b.has_tls)),
-        "symbols": len(b.symbols),
+        "symbols": parsed.extra["pe_coff_symbols"],
     }
 
 
