@@ -6,6 +6,7 @@ from __future__ import annotations
 import glob
 import math
 import os
+import struct
 from collections import Counter
 from pathlib import Path
 
@@ -305,3 +306,22 @@ def test_mutated_fixtures_never_crash() -> None:
             pa.array([raw], type=g.raw_type)
             assert g.vector(raw).shape == (g.dims,)
         general_for("macho")(p)
+
+
+@pytest.mark.parametrize("name", ["macho64_minimal", "macho32_minimal", "macho_fat_minimal"])
+def test_symbol_table_hidden_from_lief_gives_the_same_groups(name, monkeypatch) -> None:
+    data = FIXTURES[name]
+    monkeypatch.setattr(M, "BYTES_PER_SYMBOL_TO_HIDE", 0)  # LIEF sees the symbol table
+    shown = _raw(data), general_for("macho")(M.parse_macho(data))
+    monkeypatch.setattr(M, "BYTES_PER_SYMBOL_TO_HIDE", 10**12)  # always hidden
+    p = M.parse_macho(data)
+    image, info = p.extra["image"], p.extra
+    seen = M.without_symbols(image, info)
+    cmd = next(off for c, off, _ in info["cmds"] if c == M.LC_SYMTAB)
+    end = info["end"]
+    assert struct.unpack_from(end + "I", image, cmd + 12)[0] == 6  # 2 imports, 2 exports, 2 neither
+    assert struct.unpack_from(end + "I", seen, cmd + 12)[0] == 0
+    assert seen[:cmd + 12] == image[:cmd + 12] and seen[cmd + 16:] == image[cmd + 16:]
+    assert len(lief.MachO.parse(image).at(0).symbols) > 0 == len(lief.MachO.parse(seen).at(0).symbols)
+    assert (_raw(data), general_for("macho")(p)) == shown
+    assert shown[0]["macho_imports"]["count"] == 2
