@@ -27,6 +27,7 @@ from extract.groups.bytelevel import ByteContext
 from extract.groups.general import general_fields
 from extract.isolation import ParserWorker, WorkerFailure
 from extract.kernels import ByteScanner
+from extract.registry import FORMATS, FeatureGroup
 from extract.version import __version__, feature_version, parser_name
 from extract.worker import one_line, structural_raw
 
@@ -122,11 +123,14 @@ class Extractor:
         self._feature_version = feature_version()
         self._parser = parser_name()
         self._vector_len = vector_length()
-        self._groups = list(REGISTRY)
-        self._offsets: dict[str, int] = {}
+        # per format, the groups that apply to it with their slice of the vector (the others stay
+        # zero and null in every row of that format)
+        self._slots: dict[str, list[tuple[FeatureGroup, str, int, int, bool]]] = {fmt: [] for fmt in FORMATS}
+        self._byte_groups = REGISTRY.by_stage("bytes")
         off = 0
-        for g in self._groups:
-            self._offsets[g.name] = off
+        for g in REGISTRY:
+            for fmt in g.formats:
+                self._slots[fmt].append((g, g.name, off, off + g.dims, g.stage == "bytes"))
             off += g.dims
 
     @property
@@ -270,7 +274,7 @@ class Extractor:
         md5 = plan.md5 if plan.md5 is not None else bs.md5.hexdigest()
         row.update(sha256=bs.sha256.hexdigest(), md5=md5, size=size, path=path, format=fmt,
                    feature_version=self._feature_version, binfeat_version=__version__, parser=self._parser)
-        for g in REGISTRY.by_stage("bytes"):
+        for g in self._byte_groups:
             try:
                 raw[g.name] = g.compute(ctx)
             except Exception as exc:  # costs only this group
@@ -285,19 +289,17 @@ class Extractor:
         if "general" not in raw and "general" not in errors:
             raw["general"] = general_fields(None, size, fmt)
         vector = np.zeros(self._vector_len, np.float32)
-        for g in self._groups:
-            off = self._offsets[g.name]
-            if g.name in raw and g.name not in errors:
+        for g, name, start, stop, of_bytes in self._slots[fmt]:
+            if name in raw and name not in errors:
                 try:
-                    vector[off : off + g.dims] = g.vector(raw[g.name])
+                    vector[start:stop] = g.vector(raw[name])
                     # structural raw values arrive plain from the worker; byte groups keep their numpy
                     # arrays (Arrow takes them whole; extract_rows makes them lists)
-                    row[g.name] = _arrays_kept(raw[g.name]) if g.stage == "bytes" else raw[g.name]
+                    row[name] = _arrays_kept(raw[name]) if of_bytes else raw[name]
                     continue
                 except Exception as exc:  # costs only this group
-                    errors[g.name] = f"vectorise: {one_line(exc)}"
-            if g.applies_to(fmt):
-                vector[off : off + g.dims] = np.nan  # failed, skipped or crashed: unknown, not zero
+                    errors[name] = f"vectorise: {one_line(exc)}"
+            vector[start:stop] = np.nan  # failed, skipped or crashed: unknown, not zero
         messages += [f"{name}: {msg}" for name, msg in sorted(errors.items())]
         if fatal is not None:
             row["status"] = "error"
