@@ -7,6 +7,7 @@ turns that into the file's error row and starts a fresh worker. Its protocol is 
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import pickle
@@ -40,6 +41,15 @@ def one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"[:500] if text else type(exc).__name__
 
 
+@functools.cache
+def _structural_groups(fmt: str, declared: int) -> tuple:
+    """The structural groups of a format, in registry order, for a registry of ``declared`` groups
+    (a group declared later, e.g. by a plugin, makes a new entry)."""
+    from extract.groups import REGISTRY
+
+    return tuple(g for g in REGISTRY.by_stage("structure") if g.applies_to(fmt))
+
+
 def structural_raw(fmt: str, data: bytes | memoryview, size: int) -> dict:
     """Parse once and run every structural group of the format: raw values and per-group errors."""
     from extract.groups import REGISTRY
@@ -59,9 +69,7 @@ def structural_raw(fmt: str, data: bytes | memoryview, size: int) -> dict:
     parsed.size = size
     raw: dict[str, object] = {}
     errors: dict[str, str] = {}
-    for group in REGISTRY.by_stage("structure"):
-        if not group.applies_to(fmt):
-            continue
+    for group in _structural_groups(fmt, len(REGISTRY)):
         try:
             raw[group.name] = group.compute(parsed)
         except MemoryError:
