@@ -25,7 +25,7 @@ from extract.kernels import BLOCK, UNCERTAIN, WINDOW
 # unsigned index steps: with unsigned indices numba omits its negative-index wraparound code
 U0, U1, U2, U3, U4, U6, U16, U32, U64 = (np.uint64(v) for v in (0, 1, 2, 3, 4, 6, 16, 32, 64))
 U60, U61, U62, U63 = (np.uint64(v) for v in (60, 61, 62, 63))  # word shifts
-U256, U512, U1024, U1536, U2048 = (np.uint64(v) for v in (256, 512, 1024, 1536, 2048))
+U512, U1024, U1536, U2048 = (np.uint64(v) for v in (512, 1024, 1536, 2048))
 M16 = np.uint64(0x0001000100010001)  # a uint16 in each of a word's four lanes
 FLUSH = 128  # blocks between moves of the uint16 table into int64: an entry gains <= 256 a block
 
@@ -260,6 +260,72 @@ def _patterns(x, start, stop, out):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True, boundscheck=False)
+def _add_window(prev_nib, nib, grid, unc, nunc):  # pragma: no cover - compiled
+    # One EMBER entropy window (the previous block's and this block's high-nibble counts) added to
+    # its row of the grid; a window whose 4*entropy lies within UNCERTAIN of an integer goes to unc
+    # instead, for EMBER's own float32 binning. Returns the new number of such windows.
+    ent = 0.0
+    nz = 0
+    first = -1
+    same = True
+    for k in range(16):
+        cc = prev_nib[k] + nib[k]
+        if cc > 0:
+            ent -= PLOGP[cc]
+            nz += 1
+            if first < 0:
+                first = cc
+            elif cc != first:
+                same = False
+    x = ent * 4.0  # EMBER: row = int(2 * (2 * H))
+    row = -1
+    if same and (nz & (nz - 1)) == 0:
+        row = round(x)  # exact in float32 too: k equal counts, k a power of 2
+    else:
+        fl = math.floor(x)
+        if x - fl < UNCERTAIN or fl + 1.0 - x < UNCERTAIN:
+            for k in range(16):
+                unc[nunc, k] = prev_nib[k] + nib[k]
+            return nunc + 1
+        row = int(fl)
+    if row > 15:
+        row = 15
+    for k in range(16):
+        grid[row * 16 + k] += prev_nib[k] + nib[k]
+    return nunc
+
+
+@njit(cache=True, nogil=True, boundscheck=False)
+def _scatter(t, ix, j, stop):  # pragma: no cover - compiled
+    # t[ix[j:stop]] += 1 into the 4-way split table (way w at offset 512 * w): four independent
+    # chains of increments instead of one
+    while j + U4 <= stop:
+        t[ix[j]] += 1
+        t[U512 + ix[j + U1]] += 1
+        t[U1024 + ix[j + U2]] += 1
+        t[U1536 + ix[j + U3]] += 1
+        j += U4
+    while j < stop:
+        t[ix[j]] += 1
+        j += U1
+
+
+@njit(cache=True, nogil=True, boundscheck=False)
+def _fold(t, tt, zeros, hist, longhist):  # pragma: no cover - compiled
+    # the uint16 table moved into tt, plus ``zeros`` zero bytes, folded into the byte histogram
+    # (both halves of each way) and the string-byte histogram (the upper halves)
+    for h in range(U2048):
+        tt[h] += t[h]
+    tt[0] += zeros
+    for mm in range(256):
+        sw = ((mm & 15) << 4) | (mm >> 4)
+        lo = tt[sw] + tt[512 + sw] + tt[1024 + sw] + tt[1536 + sw]
+        hi = tt[256 + sw] + tt[768 + sw] + tt[1280 + sw] + tt[1792 + sw]
+        hist[mm] += lo + hi
+        longhist[mm] += hi
+
+
+@njit(cache=True, nogil=True, boundscheck=False)
 def _scan(a, n_full, pre, rstop, pstart, hist, longhist, grid, prev_nib, state, runs, pat, unc):  # pragma: no cover
     # One pass per 1024-byte block, 64 bytes (one bit each in a uint64 word) at a time:
     # 1. printable bits P (the 4 bytes before the chunk from ``pre``; past its end: not printable),
@@ -403,15 +469,7 @@ def _scan(a, n_full, pre, rstop, pstart, hist, longhist, grid, prev_nib, state, 
                 t[U1024 + x] += 256
                 t[U1536 + x] += 256
                 j = c
-        while j + U4 <= c:
-            t[cix[j]] += 1
-            t[U512 + cix[j + U1]] += 1
-            t[U1024 + cix[j + U2]] += 1
-            t[U1536 + cix[j + U3]] += 1
-            j += U4
-        while j < c:
-            t[cix[j]] += 1
-            j += U1
+        _scatter(t, cix, j, c)
         if i < n_full:
             _row_sums(t, rs)  # the table's 16 high-nibble row sums
             for k in range(16):
@@ -419,49 +477,12 @@ def _scan(a, n_full, pre, rstop, pstart, hist, longhist, grid, prev_nib, state, 
                 rows[k] = rs[k]
             nib[0] += zb
             if have_prev:
-                ent = 0.0
-                nz = 0
-                first = -1
-                same = True
-                for k in range(16):
-                    cc = prev_nib[k] + nib[k]
-                    if cc > 0:
-                        ent -= PLOGP[cc]
-                        nz += 1
-                        if first < 0:
-                            first = cc
-                        elif cc != first:
-                            same = False
-                x = ent * 4.0  # EMBER: row = int(2 * (2 * H))
-                row = -1
-                if same and (nz & (nz - 1)) == 0:
-                    row = round(x)  # exact in float32 too: k equal counts, k a power of 2
-                else:
-                    fl = math.floor(x)
-                    if x - fl < UNCERTAIN or fl + 1.0 - x < UNCERTAIN:
-                        for k in range(16):
-                            unc[nunc, k] = prev_nib[k] + nib[k]
-                        nunc += 1
-                    else:
-                        row = int(fl)
-                if row >= 0:
-                    if row > 15:
-                        row = 15
-                    for k in range(16):
-                        grid[row * 16 + k] += prev_nib[k] + nib[k]
+                nunc = _add_window(prev_nib, nib, grid, unc, nunc)
             for k in range(16):
                 prev_nib[k] = nib[k]
             have_prev = 1
         i = end
-    for h in range(U2048):
-        tt[h] += t[h]
-    tt[0] += zeros
-    for mm in range(256):
-        sw = ((mm & 15) << 4) | (mm >> 4)
-        lo = tt[sw] + tt[512 + sw] + tt[1024 + sw] + tt[1536 + sw]
-        hi = tt[256 + sw] + tt[768 + sw] + tt[1280 + sw] + tt[1792 + sw]
-        hist[mm] += lo + hi
-        longhist[mm] += hi
+    _fold(t, tt, zeros, hist, longhist)
     state[0] = have_prev
     runs[0] = np.int64(pl)
     runs[1] = numstr + np.int64(nst)

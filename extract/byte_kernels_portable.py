@@ -10,13 +10,11 @@ vectorises anywhere. :func:`extract.kernels.kernels` chooses; tests hold the two
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numba import njit
 
-from extract.byte_kernels import PLOGP, _patterns
-from extract.kernels import BLOCK, UNCERTAIN
+from extract.byte_kernels import _add_window, _fold, _patterns, _scatter
+from extract.kernels import BLOCK
 
 # unsigned index steps: with unsigned indices numba omits its negative-index wraparound code
 U0, U1, U2, U3, U4, U7, U8, U16, U48 = (np.uint64(v) for v in (0, 1, 2, 3, 4, 7, 8, 16, 48))
@@ -126,15 +124,7 @@ def _scan(a, n_full, pre, rstop, pstart, hist, longhist, grid, prev_nib, state, 
                 t[U1024 + x] += 256
                 t[U1536 + x] += 256
                 j = um
-        while j + U4 <= um:
-            t[ix[j]] += 1
-            t[U512 + ix[j + U1]] += 1
-            t[U1024 + ix[j + U2]] += 1
-            t[U1536 + ix[j + U3]] += 1
-            j += U4
-        while j < um:
-            t[ix[j]] += 1
-            j += U1
+        _scatter(t, ix, j, um)
         if i < n_full:
             # fold the table in halves down to its 16 high-nibble sums: contiguous vector adds
             for h in range(U512):
@@ -148,36 +138,7 @@ def _scan(a, n_full, pre, rstop, pstart, hist, longhist, grid, prev_nib, state, 
                 nib[k] = (np.int64(acc[k]) - rows[k]) & 0xFFFF
                 rows[k] = acc[k]
             if have_prev:
-                ent = 0.0
-                nz = 0
-                first = -1
-                same = True
-                for k in range(16):
-                    c = prev_nib[k] + nib[k]
-                    if c > 0:
-                        ent -= PLOGP[c]
-                        nz += 1
-                        if first < 0:
-                            first = c
-                        elif c != first:
-                            same = False
-                x = ent * 4.0  # EMBER: row = int(2 * (2 * H))
-                row = -1
-                if same and (nz & (nz - 1)) == 0:
-                    row = round(x)  # exact in float32 too: k equal counts, k a power of 2
-                else:
-                    fl = math.floor(x)
-                    if x - fl < UNCERTAIN or fl + 1.0 - x < UNCERTAIN:
-                        for k in range(16):
-                            unc[nunc, k] = prev_nib[k] + nib[k]
-                        nunc += 1
-                    else:
-                        row = int(fl)
-                if row >= 0:
-                    if row > 15:
-                        row = 15
-                    for k in range(16):
-                        grid[row * 16 + k] += prev_nib[k] + nib[k]
+                nunc = _add_window(prev_nib, nib, grid, unc, nunc)
             for k in range(16):
                 prev_nib[k] = nib[k]
             have_prev = 1
@@ -204,14 +165,7 @@ def _scan(a, n_full, pre, rstop, pstart, hist, longhist, grid, prev_nib, state, 
                         if e >= pstart:
                             _patterns(a, e, e + 1, pat)
         i = end
-    for h in range(U2048):
-        tt[h] += t[h]
-    for mm in range(256):
-        sw = ((mm & 15) << 4) | (mm >> 4)
-        lo = tt[sw] + tt[512 + sw] + tt[1024 + sw] + tt[1536 + sw]
-        hi = tt[256 + sw] + tt[768 + sw] + tt[1280 + sw] + tt[1792 + sw]
-        hist[mm] += lo + hi
-        longhist[mm] += hi
+    _fold(t, tt, 0, hist, longhist)
     state[0] = have_prev
     runs[0] = pl
     runs[1] = numstr
