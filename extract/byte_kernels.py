@@ -260,6 +260,17 @@ def _patterns(x, start, stop, out):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True, boundscheck=False)
+def _check_pairs(a, f, at, pstart, pat):  # pragma: no cover - compiled
+    # _patterns' exact checks where the screen fired: bit k of f says a pair ends at a[at + k]
+    while f:
+        k = _ctz(f)
+        f &= f - U1
+        e = at + np.int64(k)
+        if e >= pstart:
+            _patterns(a, e, e + 1, pat)
+
+
+@njit(cache=True, nogil=True, boundscheck=False)
 def _add_window(prev_nib, nib, grid, unc, nunc):  # pragma: no cover - compiled
     # One EMBER entropy window (the previous block's and this block's high-nibble counts) added to
     # its row of the grid; a window whose 4*entropy lies within UNCERTAIN of an integer goes to unc
@@ -401,13 +412,8 @@ def _scan(a, n_full, pre, rstop, pstart, hist, longhist, grid, prev_nib, state, 
                 fany |= f
             if fany:
                 for w in range(U16):
-                    f = fw[w]
-                    while f:
-                        k = _ctz(f)
-                        f &= f - U1
-                        e = i + np.int64((w << U6) + k)
-                        if e >= pstart:
-                            _patterns(a, e, e + 1, pat)
+                    if fw[w]:
+                        _check_pairs(a, fw[w], i + np.int64(w << U6), pstart, pat)
         else:
             for w in range(nw):
                 pos = ub + (w << U6)
@@ -437,12 +443,8 @@ def _scan(a, n_full, pre, rstop, pstart, hist, longhist, grid, prev_nib, state, 
                             c += U1
                 # the pattern screen: pairs ending in this word
                 f = _pair_bits(a, pos) if pos >= U1 and pos + U64 <= un else _pair_edge(a, pos, un, buf)
-                while f:
-                    k = _ctz(f)
-                    f &= f - U1
-                    e = i + np.int64((w << U6) + k)
-                    if e >= pstart:
-                        _patterns(a, e, e + 1, pat)
+                if f:
+                    _check_pairs(a, f, i + np.int64(w << U6), pstart, pat)
         if urstop >= ub + np.uint64(m):
             pl = (lgprev >> np.uint64((m - 1) & 63)) & U1
         zb = m - np.int64(c)
