@@ -105,10 +105,23 @@ def load(entries: Sequence[FileEntry]) -> list[bytes]:
 
 
 def _scan_kernel(data: bytes) -> None:
-    """The single-pass kernel alone: histogram, entropy windows, string runs and patterns."""
-    from extract.kernels import BLOCK, PATTERNS, kernels
+    """The single-pass kernel alone (as chosen for this machine): histogram, entropy windows, string
+    runs and patterns."""
+    from extract.kernels import kernels
 
-    scan, _, _ = kernels()
+    _scan_with(kernels()[0], data)
+
+
+def _scan_portable(data: bytes) -> None:
+    """The portable kernel alone (what a machine without AVX2 runs)."""
+    from extract.byte_kernels_portable import _scan
+
+    _scan_with(_scan, data)
+
+
+def _scan_with(scan: Callable, data: bytes) -> None:
+    from extract.kernels import BLOCK, PATTERNS
+
     a = np.frombuffer(data, dtype=np.uint8)
     n_full = (a.shape[0] // BLOCK) * BLOCK
     unc = np.empty((max(n_full // BLOCK, 1), 16), np.int64)
@@ -202,6 +215,8 @@ def _ember_trio(data: bytes) -> None:
 
 KERNELS: dict[str, tuple[str, Callable[[bytes], None]]] = {
     "scan_kernel": ("binfeat _scan kernel alone: one pass for histogram, entropy, strings, patterns", _scan_kernel),
+    "scan_kernel_portable": ("the portable _scan kernel alone (chosen where AVX2 is missing; same results)",
+                             _scan_portable),
     "byte_trio": ("ByteScanner: histogram + entropy + strings", _trio),
     "byte_trio+groups": ("ByteScanner + the 3 groups' compute/vectorize", _trio_groups),
     "sha256": ("hashlib.sha256 (what the extractor uses)", _sha256),
