@@ -221,25 +221,15 @@ def _compile_hist() -> Any:
     cannot be built (unless forced), the portable one; False when numba is unavailable."""
     global _HIST
     if _HIST is None:
-        import os
+        from extract.kernels import choose_kernel
 
-        from extract.kernels import SCAN_KERNEL_ENV
+        def portable() -> Any:
+            try:
+                return _build_portable()
+            except Exception:
+                return False  # numba unavailable: numpy counts
 
-        forced = os.environ.get(SCAN_KERNEL_ENV, "")
-        if forced not in ("", "vector", "portable"):
-            raise ValueError(f"{SCAN_KERNEL_ENV}={forced!r}: use 'vector', 'portable' or leave it unset")
-        hist = None
-        if forced == "vector" or (not forced and _vector_fits()):
-            try:
-                hist = _build_vector()
-            except Exception:
-                if forced:
-                    raise
-        if hist is None:
-            try:
-                hist = _build_portable()
-            except Exception:
-                hist = False
+        hist = choose_kernel(_vector_fits, _build_vector, portable)
         _HIST = hist
     return _HIST
 

@@ -25,7 +25,12 @@ the last, so a file larger than memory is never held whole. Compilation happens 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 import numpy as np
+
+T = TypeVar("T")
 
 BLOCK = 1024  # EMBER's entropy step; a window is two adjacent blocks
 WINDOW = 2 * BLOCK
@@ -61,42 +66,48 @@ def vector_scan_fits() -> bool:
         return False
 
 
+def choose_kernel(fits: Callable[[], bool], vector: Callable[[], T], portable: Callable[[], T]) -> T:
+    """``vector()`` where ``fits()`` (or when ``BINFEAT_SCAN_KERNEL=vector``), else ``portable()``;
+    also ``portable()`` when the vector build fails, unless it was forced (then the failure is raised)."""
+    import os
+
+    forced = os.environ.get(SCAN_KERNEL_ENV, "")
+    if forced not in ("", "vector", "portable"):
+        raise ValueError(f"{SCAN_KERNEL_ENV}={forced!r}: use 'vector', 'portable' or leave it unset")
+    if forced == "vector" or (not forced and fits()):
+        try:
+            return vector()
+        except Exception:
+            if forced:
+                raise
+    return portable()
+
+
 def kernels() -> tuple:
-    """The compiled kernels (``_scan``, ``_long_runs``, ``_patterns``), chosen and loaded from numba's
-    disk cache (or compiled) on the first call, never at import. The vector scan is tried only where
-    it fits (:func:`vector_scan_fits`, or ``BINFEAT_SCAN_KERNEL``); if it fails to compile, the
-    portable one is used."""
+    """The compiled kernels (``_scan``, ``_long_runs``, ``_patterns``), chosen (:func:`choose_kernel`,
+    :func:`vector_scan_fits`) and loaded from numba's disk cache (or compiled) on the first call,
+    never at import."""
     global _KERNELS
     if _KERNELS is None:
-        import os
-
         from extract import byte_kernels as bk
 
-        forced = os.environ.get(SCAN_KERNEL_ENV, "")
-        if forced not in ("", "vector", "portable"):
-            raise ValueError(f"{SCAN_KERNEL_ENV}={forced!r}: use 'vector', 'portable' or leave it unset")
-        scan = None
-        if forced == "vector" or (not forced and vector_scan_fits()):
-            try:
-                _probe(bk._scan)
-                scan = bk._scan
-            except Exception:
-                if forced:
-                    raise
-        if scan is None:
+        def portable() -> Callable:
             from extract import byte_kernels_portable
 
-            scan = byte_kernels_portable._scan
+            return byte_kernels_portable._scan
+
+        scan = choose_kernel(vector_scan_fits, lambda: _probe(bk._scan), portable)
         _KERNELS = (scan, bk._long_runs, bk._patterns)
     return _KERNELS
 
 
-def _probe(scan) -> None:
-    """One call on 4 KiB (compiles or loads the kernel; raises if it cannot be built here)."""
+def _probe(scan: Callable) -> Callable:
+    """``scan`` after one call on 4 KiB (compiles or loads it; raises if it cannot be built here)."""
     a = np.frombuffer(bytes(range(256)) * 16, dtype=np.uint8)
     out = (np.zeros(256, np.int64), np.zeros(256, np.int64), np.zeros(256, np.int64), np.zeros(16, np.int64),
            np.zeros(1, np.int64), np.zeros(2, np.int64), np.zeros(len(PATTERNS), np.int64))
     scan(a, a.shape[0], _NO_CONTEXT, a.shape[0], 0, *out, np.empty((4, 16), np.int64))
+    return scan
 
 
 def ember_entropy_bin(counts: np.ndarray, window: int = WINDOW) -> int:
