@@ -307,9 +307,23 @@ def _add_window(prev_nib, nib, grid, unc, nunc):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True, boundscheck=False)
-def _scatter(t, ix, j, stop):  # pragma: no cover - compiled
-    # t[ix[j:stop]] += 1 into the 4-way split table (way w at offset 512 * w): four independent
-    # chains of increments instead of one
+def _count_block(t, ix, ix64, stop):  # pragma: no cover - compiled
+    # t[ix[:stop]] += 1 into the 4-way split table (way w at offset 512 * w), four independent chains
+    # of increments instead of one; a whole block of one value (padding) as four adds of 256 (a
+    # quarter per way: an entry still gains at most 256 a block). ix64 is ix viewed as uint64.
+    if stop == U1024 and ix[0] == ix[256] and ix[0] == ix[512] and ix[0] == ix[1023]:
+        xw = np.uint64(ix[0]) * M16
+        dif = U0
+        for w in range(BLOCK // 4):
+            dif |= ix64[w] ^ xw
+        if dif == 0:
+            x = ix[0]
+            t[x] += 256
+            t[U512 + x] += 256
+            t[U1024 + x] += 256
+            t[U1536 + x] += 256
+            return
+    j = U0
     while j + U4 <= stop:
         t[ix[j]] += 1
         t[U512 + ix[j + U1]] += 1
@@ -319,6 +333,16 @@ def _scatter(t, ix, j, stop):  # pragma: no cover - compiled
     while j < stop:
         t[ix[j]] += 1
         j += U1
+
+
+@njit(cache=True, nogil=True, boundscheck=False)
+def _flush(t, tt, rows):  # pragma: no cover - compiled
+    # the uint16 table moved into int64 before an entry can wrap; the row sums restart from zero
+    for h in range(U2048):
+        tt[h] += t[h]
+        t[h] = 0
+    for k in range(16):
+        rows[k] = 0
 
 
 @njit(cache=True, nogil=True, boundscheck=False)
@@ -450,28 +474,10 @@ def _scan(a, n_full, pre, rstop, pstart, hist, longhist, grid, prev_nib, state, 
         zb = m - np.int64(c)
         zeros += zb
         if nblk == FLUSH:
-            for h in range(U2048):
-                tt[h] += t[h]
-                t[h] = 0
-            for k in range(16):
-                rows[k] = 0
+            _flush(t, tt, rows)
             nblk = 0
         nblk += 1
-        j = U0
-        if c == U1024 and cix[0] == cix[256] and cix[0] == cix[512] and cix[0] == cix[1023]:
-            # maybe a block of one nonzero value (padding): four adds instead of a chain of dependent ones
-            xw = np.uint64(cix[0]) * M16
-            dif = U0
-            for w in range(BLOCK // 4):
-                dif |= cix64[w] ^ xw
-            if dif == 0:
-                x = cix[0]  # a quarter per way: an entry still gains at most 256 a block
-                t[x] += 256
-                t[U512 + x] += 256
-                t[U1024 + x] += 256
-                t[U1536 + x] += 256
-                j = c
-        _scatter(t, cix, j, c)
+        _count_block(t, cix, cix64, c)
         if i < n_full:
             _row_sums(t, rs)  # the table's 16 high-nibble row sums
             for k in range(16):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from extract.byte_kernels import _add_window, _fold, _patterns, _scatter
+from extract.byte_kernels import _add_window, _count_block, _flush, _fold, _patterns
 from extract.kernels import BLOCK
 
 # unsigned index steps: with unsigned indices numba omits its negative-index wraparound code
@@ -103,28 +103,10 @@ def _scan(a, n_full, pre, rstop, pstart, hist, longhist, grid, prev_nib, state, 
             b = a[ub + k]
             ix[k] = ((b << 4) & 0xF0) | (b >> 4) | (np.uint16(lg[k]) << 8)
         if nblk == FLUSH:
-            for h in range(U2048):
-                tt[h] += t[h]
-                t[h] = 0
-            for k in range(16):
-                rows[k] = 0
+            _flush(t, tt, rows)
             nblk = 0
         nblk += 1
-        j = np.uint64(0)
-        if m == BLOCK:
-            # a block of one value (padding, mostly zeros): four adds instead of a chain of dependent ones
-            xw = np.uint64(ix[0]) * M16
-            dif = np.uint64(0)
-            for w in range(BLOCK // 4):
-                dif |= ix64[w] ^ xw
-            if dif == 0:
-                x = ix[0]  # a quarter per way: an entry still gains at most 256 a block
-                t[x] += 256
-                t[U512 + x] += 256
-                t[U1024 + x] += 256
-                t[U1536 + x] += 256
-                j = um
-        _scatter(t, ix, j, um)
+        _count_block(t, ix, ix64, um)
         if i < n_full:
             # fold the table in halves down to its 16 high-nibble sums: contiguous vector adds
             for h in range(U512):

@@ -315,7 +315,7 @@ class Extractor:
     def extract_rows(self, paths: Iterable[str], contents: Iterable[bytes | None] | None = None) -> list[dict]:
         """Rows in input order, as plain Python values (``vector`` a float32 numpy array or None)."""
         rows = self._rows(paths, contents)
-        names = [g.name for g in REGISTRY.by_stage("bytes")]
+        names = [g.name for g in self._byte_groups]
         for row in rows:
             for name in names:
                 if row.get(name) is not None:

@@ -80,7 +80,10 @@ def test_choice_follows_the_target(fresh):
     fresh.setattr(config, "CPU_NAME", None)
     import llvmlite.binding as llvm
 
-    assert K.vector_scan_fits() is bool(llvm.get_host_cpu_features().get("avx2", False))
+    fresh.setattr(llvm, "get_host_cpu_features", lambda: {"avx2": False, "sse4.2": True})
+    assert K.vector_scan_fits() is False
+    fresh.setattr(llvm, "get_host_cpu_features", lambda: {"avx2": True})
+    assert K.vector_scan_fits() is True
 
 
 def test_falls_back_when_the_vector_kernel_cannot_be_built(fresh):
