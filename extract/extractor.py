@@ -45,7 +45,7 @@ class ExtractOptions:
     """Per-file limits and knobs. Defaults suit a corpus of executables on a laptop or a cluster."""
 
     parse_timeout_s: float = 30.0  # wall-clock limit on one file's structural parse
-    memory_limit_mb: int = 2048  # address-space cap of the parser worker
+    memory_limit_mb: int = 2048  # address space one parse may take, above the warm worker's own
     max_structural_bytes: int = 512 << 20  # larger files: byte-level groups only, status partial
     isolate: bool = True  # False: parse in-process (faster to debug; a parser crash kills the caller)
     chunk_bytes: int = 8 << 20  # streaming chunk (a multiple of 1024)

@@ -1,8 +1,12 @@
 """The isolated parser worker: parses each file once and runs every structural group on the parse.
 
-Runs as ``python -m extract.worker`` under an address-space limit, speaking length-prefixed pickles on
-stdin/stdout. A parser that segfaults, hangs or balloons takes down only this process; the extractor
-turns that into the file's error row and starts a fresh worker. Its protocol is internal.
+Runs as ``python -m extract.worker``, speaking length-prefixed pickles on stdin/stdout. A parser that
+segfaults, hangs or balloons takes down only this process; the extractor turns that into the file's
+error row and starts a fresh worker. Its protocol is internal.
+
+The address-space limit is set once the worker is warm (LIEF loaded, kernels compiled: ~0.5 GiB of
+address space, mostly LLVM's reservations, not resident memory) and is the parse's budget on top of
+that footprint: compiling under a tight cap made LLVM abort at start-up.
 """
 
 from __future__ import annotations
@@ -90,11 +94,27 @@ def _handle(request: dict) -> dict:
         return {"fatal": "out of memory"}
 
 
+def address_space_bytes() -> int:
+    """This process's current address-space size (VmSize); 0 where /proc is not there."""
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"VmSize:"):
+                    return int(line.split()[1]) << 10
+    except OSError:
+        pass
+    return 0
+
+
+def cap_memory(budget_mb: int) -> int:
+    """Limit the address space to what the process holds now plus ``budget_mb``; returns the limit."""
+    limit = address_space_bytes() + (budget_mb << 20)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    return limit
+
+
 def main() -> int:
-    limit_mb = int(os.environ.get("BINFEAT_WORKER_MEMORY_MB", "0") or 0)
-    if limit_mb > 0:
-        limit = limit_mb << 20
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    budget_mb = int(os.environ.get("BINFEAT_WORKER_MEMORY_MB", "0") or 0)
     # The protocol owns the real stdout; anything a library prints goes to stderr instead.
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
@@ -110,6 +130,8 @@ def main() -> int:
 
     for name in filter(None, os.environ.get("BINFEAT_WORKER_PRELOAD", "").split(",")):
         importlib.import_module(name)
+    if budget_mb > 0:
+        cap_memory(budget_mb)
     write_message(out, {"ready": True})
     while True:
         request = read_message(inp)

@@ -914,7 +914,7 @@ def build_parser(prog: str = "binfeat extract") -> argparse.ArgumentParser:
         type=_positive_int,
         default=None,
         metavar="MB",
-        help="memory limit of the isolated parser worker (extract's default otherwise)",
+        help="address space one structural parse may take in the isolated parser worker (extract's default otherwise)",
     )
     p.add_argument(
         "--max-structural-bytes",

@@ -20,6 +20,10 @@ def _faulty(data):
     if b"BINFEAT-BALLOON" in head:
         hog = [bytearray(64 << 20) for _ in range(1000)]  # 64 GiB: stopped by the worker's memory cap
         return hog
+    if bytes(data[-15:]) == b"BINFEAT-TAKE200":
+        held = bytearray(200 << 20)
+        held[:: 1 << 12] = b"\x01" * len(held[:: 1 << 12])  # resident, not just reserved
+        return _original(data)
     return _original(data)
 
 
