@@ -13,14 +13,29 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from extract.byte_kernels import _add_window, _count_block, _flush, _fold, _patterns
+from extract.byte_kernels import (
+    FLUSH,
+    M16,
+    U0,
+    U1,
+    U2,
+    U3,
+    U4,
+    U16,
+    U512,
+    U1024,
+    U1536,
+    _add_window,
+    _count_block,
+    _flush,
+    _fold,
+    _patterns,
+)
 from extract.kernels import BLOCK
 
-# unsigned index steps: with unsigned indices numba omits its negative-index wraparound code
-U0, U1, U2, U3, U4, U7, U8, U16, U48 = (np.uint64(v) for v in (0, 1, 2, 3, 4, 7, 8, 16, 48))
-U256, U512, U1024, U1536, U2048 = (np.uint64(v) for v in (256, 512, 1024, 1536, 2048))
-M8, M16 = np.uint64(0x00FF00FF00FF00FF), np.uint64(0x0001000100010001)  # byte / 16-bit lane sums
-FLUSH = 128  # blocks between moves of the uint16 table into int64: an entry gains <= 256 a block
+# more unsigned index steps (with unsigned indices numba omits its negative-index wraparound code)
+U7, U8, U48, U256 = (np.uint64(v) for v in (7, 8, 48, 256))
+M8 = np.uint64(0x00FF00FF00FF00FF)  # byte lanes of a word, summed pairwise into 16-bit lanes
 
 
 @njit(cache=True, nogil=True, boundscheck=False)

@@ -229,8 +229,7 @@ def _compile_hist() -> Any:
             except Exception:
                 return False  # numba unavailable: numpy counts
 
-        hist = choose_kernel(_vector_fits, _build_vector, portable)
-        _HIST = hist
+        _HIST = choose_kernel(_vector_fits, _build_vector, portable)
     return _HIST
 
 

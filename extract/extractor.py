@@ -218,8 +218,8 @@ class Extractor:
 
     def _bytes_of(self, plan: _Plan, bs: _ByteState) -> tuple[int, bytes | None]:
         """Feed every byte-level consumer in one pass: whole, or streamed in chunks above the limit."""
-        if plan.content is None and plan.read_error is None:
-            self._read_whole(plan)  # not read with its window (too large then, or the window failed)
+        if plan.content is None and plan.read_error is None and self._held(plan):
+            self._read_whole(plan)  # its window's read failed (e.g. memory): read it now
         if plan.read_error is not None:
             raise plan.read_error
         if plan.content is not None:

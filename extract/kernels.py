@@ -25,6 +25,7 @@ the last, so a file larger than memory is never held whole. Compilation happens 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -69,8 +70,6 @@ def vector_scan_fits() -> bool:
 def choose_kernel(fits: Callable[[], bool], vector: Callable[[], T], portable: Callable[[], T]) -> T:
     """``vector()`` where ``fits()`` (or when ``BINFEAT_SCAN_KERNEL=vector``), else ``portable()``;
     also ``portable()`` when the vector build fails, unless it was forced (then the failure is raised)."""
-    import os
-
     forced = os.environ.get(SCAN_KERNEL_ENV, "")
     if forced not in ("", "vector", "portable"):
         raise ValueError(f"{SCAN_KERNEL_ENV}={forced!r}: use 'vector', 'portable' or leave it unset")

@@ -106,11 +106,10 @@ def address_space_bytes() -> int:
     return 0
 
 
-def cap_memory(budget_mb: int) -> int:
-    """Limit the address space to what the process holds now plus ``budget_mb``; returns the limit."""
+def cap_memory(budget_mb: int) -> None:
+    """Limit the address space to what the process holds now plus ``budget_mb``."""
     limit = address_space_bytes() + (budget_mb << 20)
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    return limit
 
 
 def main() -> int:
