@@ -78,21 +78,14 @@ def _local_files(spec: str) -> list[str]:
 
 
 def _s3_objects(spec: str, endpoint_url: str | None) -> list[tuple[str, bytes]]:
-    from jobs.inputs import split_s3
-    from jobs.s3 import s3_client
+    """(uri, bytes) of every feed file under the prefix; bodies read with jobs.s3's resuming reader."""
+    from jobs.s3 import list_objects, read_object, s3_client
 
-    bucket, prefix = split_s3(spec)
-    client = s3_client(endpoint_url)
-    out = []
     try:
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            for obj in page.get("Contents", []):
-                if _kind(obj["Key"]):
-                    body = client.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
-                    out.append((f"s3://{bucket}/{obj['Key']}", body))
-    except Exception as exc:  # botocore's many error types: one line is what the operator needs
+        client = s3_client(endpoint_url)
+        return [(uri, read_object(uri, client)) for uri, _ in list_objects(spec, client) if _kind(uri)]
+    except Exception as exc:  # S3ReadError's one line, or botocore's many error types
         raise LabelsError(f"labels feed {spec}: {' '.join(str(exc).split())}") from None
-    return sorted(out)
 
 
 def read_labels(spec: str, *, s3_endpoint_url: str | None = None, allow_missing: bool = False) -> pa.Table:

@@ -21,6 +21,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from jobs.s3 import S3UriError, is_s3, list_objects, s3_client, split_s3
+
 MANIFEST_SUFFIXES = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet"}
 _GLOB_CHARS = set("*?[")
 
@@ -44,19 +46,6 @@ class InputFile:
     error: str | None = None
 
 
-def is_s3(spec: str) -> bool:
-    return spec.startswith("s3://")
-
-
-def split_s3(uri: str) -> tuple[str, str]:
-    """``s3://bucket/key`` -> (bucket, key); raises InputError on a URI without a bucket."""
-    rest = uri[len("s3://") :]
-    bucket, _, key = rest.partition("/")
-    if not bucket:
-        raise InputError(f"bad S3 URI {uri!r}: expected s3://bucket/prefix")
-    return bucket, key
-
-
 def manifest_kind(spec: str) -> str | None:
     """The manifest format a file name implies, or None for an ordinary input file."""
     return MANIFEST_SUFFIXES.get(Path(spec).suffix.lower())
@@ -67,7 +56,7 @@ def check_spec(spec: str, *, input_type: str = "auto") -> None:
     if not spec:
         raise InputError("INPUT is empty")
     if is_s3(spec):
-        split_s3(spec)
+        _check_s3_uri(spec)
         return
     if input_type == "manifest" or (input_type == "auto" and manifest_kind(spec) and os.path.isfile(spec)):
         if not os.path.isfile(spec):
@@ -274,28 +263,22 @@ def read_manifest(path: str) -> list[InputFile]:
 
 
 def list_s3(uri: str, *, endpoint_url: str | None = None, page_size: int | None = None) -> list[InputFile]:
-    """List every object under ``s3://bucket/prefix`` (paginated), skipping "folder" markers."""
-    from jobs.s3 import s3_client
-
-    bucket, prefix = split_s3(uri)
-    client = s3_client(endpoint_url)
-    out: list[InputFile] = []
-    paging = {"PageSize": page_size} if page_size else {}
+    """Every object under ``s3://bucket/prefix`` (paginated, "folder" markers skipped), sorted."""
+    _check_s3_uri(uri)
     try:
-        pages = client.get_paginator("list_objects_v2").paginate(
-            Bucket=bucket, Prefix=prefix, PaginationConfig=paging
-        )
-        for page in pages:
-            for obj in page.get("Contents", []):
-                key = obj["Key"]
-                if key.endswith("/") and obj["Size"] == 0:
-                    continue
-                out.append(InputFile(f"s3://{bucket}/{key}", int(obj["Size"])))
+        objects = list_objects(uri, s3_client(endpoint_url), page_size=page_size)
     except Exception as exc:  # botocore raises many types; one line is what the user needs
         raise InputError(f"cannot list {uri}: {_one_line(exc)}") from None
-    if not out:
+    if not objects:
         raise InputError(f"no objects under {uri}")
-    return sorted(out, key=lambda f: f.path)
+    return [InputFile(path, size) for path, size in objects]
+
+
+def _check_s3_uri(uri: str) -> None:
+    try:
+        split_s3(uri)
+    except S3UriError as exc:
+        raise InputError(str(exc)) from None
 
 
 def _one_line(exc: BaseException) -> str:

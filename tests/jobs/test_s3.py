@@ -11,8 +11,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -20,8 +18,9 @@ import pytest
 from jobs.extract_features import features_dataframe
 from jobs.inputs import InputFile, list_inputs, list_s3
 from jobs.output import summary_path
-from jobs.s3 import fetch, prefetch, s3_client
-from tests.jobs._support import REPO, VENV_BIN, child_env, free_port, read_output, rows_by_path, sample_corpus
+from jobs.s3 import S3UriError, fetch, is_s3, prefetch, s3_client, split_s3
+from tests.jobs._support import REPO, child_env, read_output, rows_by_path, sample_corpus
+from tests.net.moto_s3 import moto_server
 
 pytestmark = pytest.mark.network
 
@@ -32,30 +31,8 @@ CREDS = {"AWS_ACCESS_KEY_ID": KEY_ID, "AWS_SECRET_ACCESS_KEY": SECRET, "AWS_DEFA
 
 @pytest.fixture(scope="module")
 def moto_endpoint(tmp_path_factory):
-    port = free_port()
-    log = open(tmp_path_factory.mktemp("moto") / "moto.log", "wb")
-    proc = subprocess.Popen(
-        [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=child_env(),
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        end = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(url + "/moto-api/", timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > end or proc.poll() is not None:
-                    raise RuntimeError("moto server did not start") from None
-                time.sleep(0.2)
+    with moto_server(tmp_path_factory.mktemp("moto") / "moto.log") as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
 
 
 @pytest.fixture
@@ -63,6 +40,17 @@ def creds(monkeypatch):
     for k, v in CREDS.items():
         monkeypatch.setenv(k, v)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+def test_s3_uris_belong_to_jobs_s3_and_it_imports_nothing_of_inputs():
+    assert is_s3("s3://b/k") and not is_s3("/data/s3://x")
+    assert split_s3("s3://bucket/a/b.bin") == ("bucket", "a/b.bin")
+    assert split_s3("s3://bucket") == ("bucket", "")
+    with pytest.raises(S3UriError, match="bad S3 URI 's3:///x'"):
+        split_s3("s3:///x")
+    probe = "import sys, jobs.s3; print(sorted(m for m in sys.modules if m.startswith(('jobs', 'boto'))))"
+    out = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "['jobs', 'jobs.s3']"  # no jobs.inputs, and boto3 only when used
 
 
 def _bucket(endpoint: str, name: str):
