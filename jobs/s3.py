@@ -142,8 +142,8 @@ def _body_errors() -> tuple[type[BaseException], ...]:
     from botocore.exceptions import IncompleteReadError, ReadTimeoutError, ResponseStreamingError
     from urllib3.exceptions import HTTPError
 
-    return (ResponseStreamingError, IncompleteReadError, ReadTimeoutError, HTTPError, http.client.HTTPException,
-            OSError)  # fmt: skip
+    return (ResponseStreamingError, IncompleteReadError, ReadTimeoutError, HTTPError,
+            http.client.HTTPException, OSError)  # fmt: skip
 
 
 def _drain(body, sink: Callable[[bytes], object]) -> tuple[int, BaseException | None]:
@@ -178,8 +178,8 @@ def _content_range(resp: dict) -> tuple[int | None, int | None]:
 class ObjectReader:
     """Byte ranges of one version of one object, each read resumed after a broken body.
 
-    ``etag`` and ``size`` are those of the object's first GET; ``retries`` counts resumed GETs.
-    ``sleep`` is injectable so that a caller can account for the back-off.
+    ``etag`` and ``size`` are those of the object's first GET; ``retries`` counts resumed GETs;
+    ``sleep`` waits out the back-off (a test passes its own to check the delays).
     """
 
     def __init__(self, client, bucket: str, key: str, *, sleep: Callable[[float], object] = time.sleep) -> None:
@@ -203,24 +203,14 @@ class ObjectReader:
             resp = self._get(pos, end)
             fed, broke = _drain(resp["Body"], sink)
             pos += fed
-            last = end if end is not None else (self.size - 1 if self.size is not None else None)
-            if self.size is not None and last is not None:
-                last = min(last, self.size - 1)
-            if broke is None or (last is not None and pos > last):
+            ends = [e for e in (end, None if self.size is None else self.size - 1) if e is not None]
+            if broke is None or (ends and pos > min(ends)):  # done, or broken after the last byte
                 return pos
             if attempt >= self.budget:
                 raise S3ReadError(f"S3 read failed after {attempt} attempts: {_one_line(broke)}") from broke
             delay = random.uniform(0.0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (attempt - 1)))
-            log.warning(
-                "s3://%s/%s: body broke off at byte %d (%s); attempt %d of %d in %.2f s",
-                self.bucket,
-                self.key,
-                pos,
-                type(broke).__name__,
-                attempt + 1,
-                self.budget,
-                delay,
-            )
+            log.warning("s3://%s/%s: body broke off at byte %d (%s); attempt %d of %d in %.2f s",
+                        self.bucket, self.key, pos, type(broke).__name__, attempt + 1, self.budget, delay)  # fmt: skip
             self._sleep(delay)
             attempt += 1
             self.retries += 1
