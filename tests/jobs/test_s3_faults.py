@@ -37,9 +37,15 @@ SIZES = {"empty.bin": 0, "one.bin": 1, "five.bin": 5, "small.bin": 3000, "mid.bi
 
 
 @pytest.fixture(scope="module")
-def moto(tmp_path_factory):
-    with moto_server(tmp_path_factory.mktemp("moto") / "moto.log") as url:
-        yield url
+def moto_run(tmp_path_factory):
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    with moto_server(log) as url:
+        yield url, log
+
+
+@pytest.fixture
+def moto(moto_run) -> str:
+    return moto_run[0]
 
 
 @pytest.fixture
@@ -225,7 +231,7 @@ def test_labels_feed_and_corpus_hashing_read_through_cut_bodies(moto, creds):
 
 @pytest.mark.spark
 @pytest.mark.timeout(900)
-def test_binfeat_extract_on_s3_survives_cut_bodies(moto, creds, crafted, tmp_path):
+def test_binfeat_extract_on_s3_survives_cut_bodies(moto, moto_run, creds, crafted, tmp_path):
     """The real job (``binfeat extract``, local Spark) through the proxy: every first body cut.
 
     Small objects are read whole, those above 64 KiB in 48 KiB ranges; every other key's cut is a
@@ -261,7 +267,7 @@ def test_binfeat_extract_on_s3_survives_cut_bodies(moto, creds, crafted, tmp_pat
                "--s3-endpoint-url", proxy.url, "--master", "local[2]", "--conf", "spark.ui.enabled=false"]  # fmt: skip
         job = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=800)
     assert job.returncode == 0, job.stderr[-4000:]
-    for text in (" ".join(cmd), job.stdout, job.stderr):
+    for text in (" ".join(cmd), job.stdout, job.stderr, moto_run[1].read_text(), repr(proxy.exchanges)):
         assert CREDS["AWS_SECRET_ACCESS_KEY"] not in text and CREDS["AWS_ACCESS_KEY_ID"] not in text
 
     rows = {r["path"].removeprefix(f"s3://{bucket}/{prefix}"): r for r in read_output(out).to_pylist()}
