@@ -17,7 +17,8 @@ import pytest
 
 import extract.entropy as ENT
 from extract.groups import REGISTRY
-from extract.groups import elf as E
+from extract.groups.elf import dynsym, headers
+from extract.groups.elf import parse as E
 from extract.parsed import GENERAL_FIELDS, ParseError, general_for, parser_for
 from tests.fixtures import elf_builder as B
 
@@ -168,7 +169,7 @@ def test_damaged() -> None:
     assert raw["elf_sections"]["count"] == 0 and raw["elf_header"]["phnum"] == 6
     raw = _raw("p", FIXTURES["elf_absurd_phnum"])
     assert raw["elf_header"]["phnum"] == 0xFFFF
-    assert len(raw["elf_segments"]["segments"]) <= E.MAX_SEGMENTS
+    assert len(raw["elf_segments"]["segments"]) <= headers.MAX_SEGMENTS
 
 
 def test_entropy_helpers() -> None:
@@ -301,8 +302,8 @@ def test_real_against_readelf(path: str) -> None:
             imports.append(name[:256])
         elif typ in ("FUNC", "IFUNC", "OBJECT", "COMMON", "TLS") and vis in ("DEFAULT", "PROTECTED"):
             exports.append(name[:256])
-    assert raw["elf_imports"]["names"] == imports[:E.MAX_SYMBOLS]
-    assert raw["elf_exports"]["names"] == exports[:E.MAX_SYMBOLS]
+    assert raw["elf_imports"]["names"] == imports[:dynsym.MAX_SYMBOLS]
+    assert raw["elf_exports"]["names"] == exports[:dynsym.MAX_SYMBOLS]
     assert raw["elf_imports"]["count"] == len(imports) and raw["elf_exports"]["count"] == len(exports)
 
 

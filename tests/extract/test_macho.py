@@ -16,7 +16,8 @@ import pyarrow as pa
 import pytest
 
 from extract.groups import REGISTRY
-from extract.groups import macho as M
+from extract.groups.macho import linking, spec
+from extract.groups.macho import parse as M
 from extract.parsed import GENERAL_FIELDS, ParseError, general_for, parser_for
 from tests.conftest import corpus_dir, corpus_manifest
 from tests.fixtures import macho_builder as B
@@ -250,9 +251,9 @@ def test_real_against_lief(real_files: list[str]) -> None:
                 blob = data[base + s["offset"]:base + s["offset"] + s["size"]]
                 assert s["entropy"] == pytest.approx(_entropy(blob), abs=1e-9)
         libs = [(lib.name, lib.command.value & 0xFFFFFFFF) for lib in b.libraries
-                if lib.command.value != M.LC_ID_DYLIB]
+                if lib.command.value != spec.LC_ID_DYLIB]
         assert [(d["name"], d["cmd"]) for d in raw["macho_dylibs"]["dylibs"]] == libs
-        ids = [lib.name for lib in b.libraries if lib.command.value == M.LC_ID_DYLIB]
+        ids = [lib.name for lib in b.libraries if lib.command.value == spec.LC_ID_DYLIB]
         assert raw["macho_dylibs"]["id"] == (ids[0] if ids else "")
         imports, exports = [], []
         for s in b.symbols:
@@ -263,8 +264,8 @@ def test_real_against_lief(real_files: list[str]) -> None:
                 imports.append(s.name[:256])
             elif t & 0x0E == 0x0E and not t & 0x10:
                 exports.append(s.name[:256])
-        assert raw["macho_imports"]["names"] == imports[:M.MAX_SYMBOLS]
-        assert raw["macho_exports"]["names"] == exports[:M.MAX_SYMBOLS]
+        assert raw["macho_imports"]["names"] == imports[:linking.MAX_SYMBOLS]
+        assert raw["macho_exports"]["names"] == exports[:linking.MAX_SYMBOLS]
         sec = raw["macho_security"]
         assert sec["has_code_signature"] == b.has_code_signature
         if b.has_code_signature:
@@ -317,7 +318,7 @@ def test_symbol_table_hidden_from_lief_gives_the_same_groups(name, monkeypatch) 
     p = M.parse_macho(data)
     image, info = p.extra["image"], p.extra
     seen = M.without_symbols(image, info)
-    cmd = next(off for c, off, _ in info["cmds"] if c == M.LC_SYMTAB)
+    cmd = next(off for c, off, _ in info["cmds"] if c == spec.LC_SYMTAB)
     end = info["end"]
     assert struct.unpack_from(end + "I", image, cmd + 12)[0] == 6  # 2 imports, 2 exports, 2 neither
     assert struct.unpack_from(end + "I", seen, cmd + 12)[0] == 0
