@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from extract.groups.macho.image import entry_va, segments_sections
+from extract.groups.macho.image import segments_sections
+from extract.groups.macho.loader_view import entry_point
 from extract.groups.macho.parse import MAX_COMMANDS
 from extract.groups.macho.spec import (
     CPU_ARM,
@@ -182,7 +183,7 @@ def macho_sections(parsed: Parsed) -> dict:
     """
     segs, secs = segments_sections(parsed)
     entry = ""
-    va = entry_va(parsed)
+    va = entry_point(parsed)
     if va:
         for s in secs:
             if s["addr"] <= va < s["addr"] + s["size"]:

@@ -1,18 +1,25 @@
 """The Mach-O parse step: the fat header, the choice of one slice, and the load-command walk.
 
-The parse step validates the file with LIEF (dyld bindings, exports trie and rebases skipped) and
-walks the load commands once with ``struct`` (``Parsed.extra["cmds"]``), so raw values are exactly
-what the file says. LIEF cannot be told to skip the symbol table (its per-symbol objects were ~90%
-of its parse time on the sample corpus) and no group uses them, so LIEF gets a copy whose
-LC_SYMTAB lists no symbols when that saves more than the copy costs.
+binfeat's own reader is the only parse: the header and the load commands are walked once with
+``struct`` (``Parsed.extra["cmds"]``: cmd, offset, size), so raw values are exactly what the file
+says; segments, sections, the entry point and the virtual size come from that walk
+(:mod:`extract.groups.macho.image`) and the symbol table is read with numpy. ``Parsed.binary`` is
+None: no group reads a parser object. (LIEF used to parse each image as well, for three values
+that :mod:`extract.groups.macho.loader_view` now computes by LIEF's rules.)
+
+The walk: the header (magic FEEDFACE/FEEDFACF either byte order; 28 or 32 bytes) must be whole,
+else ParseError; commands are then taken in order while each lies inside both the file and
+sizeofcmds and has cmdsize >= 8 (at most 65,536 of them); the first that does not ends the walk.
 
 Fat (universal) files: the fat header is read with ``struct`` (big-endian ``fat_arch`` or
 ``fat_arch_64``); ONE slice is chosen and parsed, by this deterministic rule: the first x86_64 slice,
 else the first arm64 slice (any subtype, arm64e included), else the other slices in file order;
-a candidate whose range lies outside the file or that cannot be parsed is passed over for the next.
-Only the chosen slice is parsed. ``Parsed.extra`` holds the architecture list (``archs``), the
-chosen index and the slice's offset and size; every group but ``macho_fat`` describes the chosen
-slice. Offsets in raw values are relative to the slice, as in the file.
+a candidate whose range lies outside the file or whose header the walk rejects is passed over for
+the next. ``Parsed.extra`` holds the architecture list (``archs``), the chosen index and the slice's
+offset and size; every group but ``macho_fat`` describes the chosen slice. Offsets in raw values
+are relative to the slice, as in the file. When no slice parses, the ParseError lists each
+slice's reason, joined by " | " (the row's ``error`` joins groups with "; "), cut at a reason's end
+with the number of reasons left out.
 
 A file starting with CAFEBABE whose count field reads 20 or more is a Java class file (minor/major
 version), not Mach-O: the parse step raises ParseError.
@@ -23,8 +30,8 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from extract.groups.macho.spec import CPU_ARM64, CPU_X86_64, LC_SYMTAB
-from extract.parsed import Parsed, ParseError, load_lief, register_parser
+from extract.groups.macho.spec import CPU_ARM64, CPU_X86_64
+from extract.parsed import Parsed, ParseError, register_parser
 from extract.text import clean
 
 MAX_COMMANDS = 4096  # commands kept in macho_load_commands (the walk itself stops at 16 times this)
@@ -35,24 +42,6 @@ _THIN_MAGIC = {
     b"\xfe\xed\xfa\xce": (">", False), b"\xce\xfa\xed\xfe": ("<", False),
     b"\xfe\xed\xfa\xcf": (">", True), b"\xcf\xfa\xed\xfe": ("<", True),
 }
-
-_CONFIG: Any = None
-# Hide the symbol table from LIEF when it has at least one symbol per this many bytes of image (the
-# same rule as for PE's COFF symbols, see extract.groups.pe_parse).
-BYTES_PER_SYMBOL_TO_HIDE = 4096
-
-
-def _config() -> Any:
-    global _CONFIG
-    if _CONFIG is None:
-        cfg = load_lief().MachO.ParserConfig()
-        cfg.parse_dyld_bindings = False
-        cfg.parse_dyld_exports = False
-        cfg.parse_dyld_rebases = False
-        cfg.fix_from_memory = False
-        _CONFIG = cfg
-    return _CONFIG
-
 
 def read_fat(data: bytes | memoryview) -> list[dict[str, int]]:
     """The fat header's architecture list; ParseError for a Java class file or a truncated table."""
@@ -75,32 +64,6 @@ def read_fat(data: bytes | memoryview) -> list[dict[str, int]]:
 def _candidates(archs: list[dict[str, int]]) -> list[int]:
     order = [i for pref in FAT_PREFERENCE for i, a in enumerate(archs) if a["cputype"] == pref]
     return order + [i for i in range(len(archs)) if i not in order]
-
-
-def without_symbols(buf: bytes, info: dict[str, Any]) -> bytes:
-    """What LIEF parses: ``buf``, or a copy whose LC_SYMTAB says nsyms = 0 (see the module docstring)."""
-    cmd = next((off for c, off, size in info["cmds"] if c == LC_SYMTAB and size >= 24), None)
-    if cmd is None:
-        return buf
-    (nsyms,) = struct.unpack_from(info["end"] + "I", buf, cmd + 12)
-    if nsyms == 0 or nsyms * BYTES_PER_SYMBOL_TO_HIDE < len(buf):
-        return buf
-    return b"".join((buf[:cmd + 12], bytes(4), buf[cmd + 16:]))
-
-
-def _lief_parse(buf: bytes, info: dict[str, Any]) -> tuple[Any, Any]:
-    """(FatBinary, its first Binary): the container must stay referenced while the binary is used
-    (LIEF's binaries are owned by it; dropping it frees them)."""
-    try:
-        fat = load_lief().MachO.parse(without_symbols(buf, info), _config())
-    except Exception as exc:  # LIEF raises assorted types on hostile input
-        raise ParseError(f"LIEF Mach-O parser failed: {type(exc).__name__}: {exc}"[:300]) from exc
-    if fat is None or fat.size < 1:
-        raise ParseError("LIEF could not parse the Mach-O file")
-    binary = fat.at(0)
-    if binary is None:
-        raise ParseError("LIEF could not parse the Mach-O file")
-    return fat, binary
 
 
 def read_commands(buf: bytes | memoryview) -> dict[str, Any]:
@@ -129,8 +92,27 @@ def read_commands(buf: bytes | memoryview) -> dict[str, Any]:
             "magic": int.from_bytes(magic, "little" if end == "<" else "big"), "cmds": cmds}
 
 
+MAX_FAILURE_TEXT = 250  # characters of slice reasons in a fat file's ParseError
+
+
+def slice_failures(reasons: list[str], limit: int = MAX_FAILURE_TEXT) -> str:
+    """The reasons no slice parsed, joined by " | " while they fit in ``limit`` characters, then
+    "… (+N more)" for those left out; a first reason longer than the limit is cut at a word."""
+    kept: list[str] = []
+    for reason in reasons:
+        if len(" | ".join([*kept, reason])) > limit:
+            break
+        kept.append(reason)
+    if reasons and not kept:
+        head = reasons[0][:limit]
+        kept = [(head.rsplit(" ", 1)[0] if " " in head else head) + "…"]
+    left = len(reasons) - len(kept)
+    text = " | ".join(kept)
+    return f"{text} … (+{left} more)" if left else text
+
+
 def parse_macho(data: bytes | memoryview) -> Parsed:
-    """Parse a thin Mach-O, or the chosen slice of a fat one (rule in the module docstring)."""
+    """Parse a thin Mach-O, or the chosen slice of a fat one (rules in the module docstring)."""
     head = bytes(data[:8])
     if len(head) < 8:
         raise ParseError(f"file too short for Mach-O: {len(head)} bytes")
@@ -145,22 +127,17 @@ def parse_macho(data: bytes | memoryview) -> Parsed:
             if size <= 0 or off + size > len(data) or off < 8:
                 failures.append(f"slice {i} out of bounds")
                 continue
-            sl = bytes(data[off:off + size])
+            image = memoryview(data)[off:off + size]
             try:
-                info = read_commands(sl)
-                container, binary = _lief_parse(sl, info)
+                info = read_commands(image)
             except ParseError as exc:
                 failures.append(f"slice {i}: {exc}")
                 continue
-            extra.update(chosen=i, slice_offset=off, slice_size=size, image=sl, lief_fat=container,
-                         **info)
-            return Parsed(format="macho", data=data, size=len(data), binary=binary, extra=extra)
-        raise ParseError("no parsable slice in fat Mach-O: " + "; ".join(failures)[:250])
-    info = read_commands(data)
-    raw = data if isinstance(data, bytes) else bytes(data)
-    container, binary = _lief_parse(raw, info)
-    extra.update(slice_offset=0, slice_size=len(data), image=raw, lief_fat=container, **info)
-    return Parsed(format="macho", data=data, size=len(data), binary=binary, extra=extra)
+            extra.update(chosen=i, slice_offset=off, slice_size=size, image=image, **info)
+            return Parsed(format="macho", data=data, size=len(data), extra=extra)
+        raise ParseError("no parsable slice in fat Mach-O: " + slice_failures(failures))
+    extra.update(slice_offset=0, slice_size=len(data), image=data, **read_commands(data))
+    return Parsed(format="macho", data=data, size=len(data), extra=extra)
 
 
 register_parser("macho", parse_macho)
