@@ -58,6 +58,8 @@ setup(
             "matplotlib>=3.8",
             "ppdeep>=20250000",  # reference ssdeep for the tests
             "dnfile>=0.15",  # reference .NET metadata reader for the tests
+            "pyelftools>=0.31,<0.34",  # reference ELF reader for the tests
+            "macholib>=1.16,<1.17",  # reference Mach-O reader for the tests
         ],
         "bench": ["matplotlib>=3.8"],
     },

@@ -29,7 +29,8 @@ class ParseError(Exception):
 class Parsed:
     """What a structural group receives.
 
-    ``binary`` is the parser's object (a LIEF binary; for a fat Mach-O, the chosen slice), ``data``
+    ``binary`` is the parser's object (a LIEF binary for PE and ELF; None for Mach-O, which binfeat
+    reads itself), ``data``
     the file's bytes, ``extra`` anything the format's parse step worked out once for several groups
     (e.g. the fat architecture list, the chosen slice's offset).
     """

@@ -1,0 +1,211 @@
+"""ELF groups of the file's headers: elf_header, elf_segments (program headers), elf_sections."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from extract.entropy import range_entropies
+from extract.groups.elf.parse import sections, segments
+from extract.groups.elf.spec import (
+    PF_R,
+    PF_W,
+    PF_X,
+    PT_GNU_STACK,
+    PT_LOAD,
+    SECTION_FLAG_NAMES,
+    SHF_ALLOC,
+    SHF_EXECINSTR,
+    SHF_WRITE,
+    SHT_NOBITS,
+)
+from extract.groups.shared import as_number, onehot, onehot_names
+from extract.hashing import add_hashed, hashed_dim_names
+from extract.parsed import Parsed
+from extract.registry import REGISTRY, declare
+
+MAX_SEGMENTS = 1024
+MAX_SECTIONS = 4096
+
+# ---------------------------------------------------------------------------------------------
+# elf_header
+
+ELF_CLASSES = (1, 2)
+ELF_DATA = (1, 2)
+# OS/ABI: SYSV, HP-UX, NetBSD, GNU/Linux, Solaris, AIX, IRIX, FreeBSD, OpenBSD, ARM EABI, ARM, standalone
+OS_ABIS = (0, 1, 2, 3, 6, 7, 8, 9, 12, 64, 97, 255)
+# e_machine: none, SPARC, x86, m68k, MIPS, PowerPC, PPC64, S390, ARM, SuperH, SPARCv9, IA-64, x86-64,
+# AArch64, RISC-V, BPF, LoongArch, MIPS RS3 LE, Alpha(0x9026), Xtensa, AVR, MSP430, TI C6000, Tilera
+MACHINES = (0, 2, 3, 4, 8, 20, 21, 22, 40, 42, 43, 50, 62, 183, 243, 247, 258, 10, 0x9026, 94, 83,
+            105, 140, 191)
+# e_type: NONE, REL, EXEC, DYN, CORE
+ELF_TYPES = (0, 1, 2, 3, 4)
+_HEADER_NUMS = ("entry", "flags", "ehsize", "phentsize", "phnum", "shentsize", "shnum", "shstrndx",
+                "phoff", "shoff", "abi_version", "version")
+
+_HEADER_TYPE = pa.struct([
+    ("ei_class", pa.uint8()), ("ei_data", pa.uint8()), ("ei_version", pa.uint8()),
+    ("os_abi", pa.uint8()), ("abi_version", pa.uint8()), ("type", pa.uint16()),
+    ("machine", pa.uint16()), ("version", pa.uint32()), ("entry", pa.uint64()),
+    ("phoff", pa.uint64()), ("shoff", pa.uint64()), ("flags", pa.uint32()),
+    ("ehsize", pa.uint16()), ("phentsize", pa.uint16()), ("phnum", pa.uint16()),
+    ("shentsize", pa.uint16()), ("shnum", pa.uint16()), ("shstrndx", pa.uint16()),
+])
+_HEADER_KEYS = tuple(_HEADER_TYPE.names)
+_HEADER_DIMS = (
+    onehot_names("class", ELF_CLASSES, "{}") + onehot_names("data", ELF_DATA, "{}")
+    + onehot_names("os_abi", OS_ABIS, "{}") + onehot_names("machine", MACHINES)
+    + onehot_names("type", ELF_TYPES, "{}") + list(_HEADER_NUMS)
+)
+
+
+def _vec_header(raw: dict) -> np.ndarray:
+    v = (onehot(raw["ei_class"], ELF_CLASSES) + onehot(raw["ei_data"], ELF_DATA)
+         + onehot(raw["os_abi"], OS_ABIS) + onehot(raw["machine"], MACHINES)
+         + onehot(raw["type"], ELF_TYPES) + [as_number(raw[k]) for k in _HEADER_NUMS])
+    return np.asarray(v, dtype=np.float32)
+
+
+@declare(REGISTRY, name="elf_header", version=1, formats=["elf"], stage="structure",
+         raw_type=_HEADER_TYPE, dim_names=_HEADER_DIMS, vectorize=_vec_header)
+def elf_header(parsed: Parsed) -> dict:
+    """ELF header fields as the file states them.
+
+    Vector: one-hot class (32/64), byte order, OS/ABI, machine and e_type over the documented common
+    values plus "other"; the numeric fields as numbers.
+    """
+    h = parsed.extra["ehdr"]
+    return {k: h[k] for k in _HEADER_KEYS}
+
+
+# ---------------------------------------------------------------------------------------------
+# elf_segments
+
+# NULL, LOAD, DYNAMIC, INTERP, NOTE, SHLIB, PHDR, TLS, GNU_EH_FRAME, GNU_STACK, GNU_RELRO,
+# GNU_PROPERTY, ARM_EXIDX, MIPS_ABIFLAGS, RISCV_ATTRIBUTES
+SEGMENT_TYPES = (0, 1, 2, 3, 4, 5, 6, 7, 0x6474E550, 0x6474E551, 0x6474E552, 0x6474E553, 0x70000001,
+                 0x70000003)
+_SEG_ITEM = pa.struct([
+    ("type", pa.uint32()), ("flags", pa.uint32()), ("offset", pa.uint64()), ("vaddr", pa.uint64()),
+    ("filesz", pa.uint64()), ("memsz", pa.uint64()), ("align", pa.uint64()),
+])
+_SEG_TYPE = pa.struct([("count", pa.int64()), ("segments", pa.list_(_SEG_ITEM))])
+_SEG_NUMS = ("count", "load_filesz", "load_memsz", "r", "w", "x", "wx", "load_x", "load_wx",
+             "stack_exec", "filesz_total", "memsz_total")
+_SEG_DIMS = onehot_names("type_count", SEGMENT_TYPES) + list(_SEG_NUMS)
+
+
+def _vec_segments(raw: dict) -> np.ndarray:
+    counts = [0.0] * (len(SEGMENT_TYPES) + 1)
+    n = dict.fromkeys(_SEG_NUMS, 0.0)
+    n["count"] = float(raw["count"])
+    for s in raw["segments"]:
+        t, f = s["type"], s["flags"]
+        try:
+            counts[SEGMENT_TYPES.index(t)] += 1
+        except ValueError:
+            counts[-1] += 1
+        n["r"] += bool(f & PF_R)
+        n["w"] += bool(f & PF_W)
+        n["x"] += bool(f & PF_X)
+        n["wx"] += bool(f & PF_W and f & PF_X)
+        n["filesz_total"] += s["filesz"]
+        n["memsz_total"] += s["memsz"]
+        if t == PT_LOAD:
+            n["load_filesz"] += s["filesz"]
+            n["load_memsz"] += s["memsz"]
+            n["load_x"] += bool(f & PF_X)
+            n["load_wx"] += bool(f & PF_W and f & PF_X)
+        if t == PT_GNU_STACK:
+            n["stack_exec"] = 1.0 if f & PF_X else 0.0
+    return np.asarray(counts + [n[k] for k in _SEG_NUMS], dtype=np.float32)
+
+
+@declare(REGISTRY, name="elf_segments", version=1, formats=["elf"], stage="structure",
+         raw_type=_SEG_TYPE, dim_names=_SEG_DIMS, vectorize=_vec_segments)
+def elf_segments(parsed: Parsed) -> dict:
+    """Program headers (at most 1,024 kept; ``count`` is LIEF's total).
+
+    Vector: count per segment type (documented list plus "other"), total and PT_LOAD sizes, counts
+    of readable/writable/executable and writable-and-executable segments, executable GNU_STACK.
+    """
+    segs = segments(parsed)
+    return {"count": len(segs), "segments": segs[:MAX_SEGMENTS]}
+
+
+# ---------------------------------------------------------------------------------------------
+# elf_sections
+
+_SEC_HASH = 50
+_SEC_ITEM = pa.struct([
+    ("name", pa.string()), ("type", pa.uint32()), ("flags", pa.uint64()), ("offset", pa.uint64()),
+    ("addr", pa.uint64()), ("size", pa.uint64()), ("entropy", pa.float64()),
+])
+_SEC_TYPE = pa.struct([("count", pa.int64()), ("entry", pa.string()), ("sections", pa.list_(_SEC_ITEM))])
+_SEC_NUMS = ("count", "zero_size", "empty_name", "exec", "write", "alloc", "wx", "nobits",
+             "max_entropy", "mean_entropy")
+_SEC_DIMS = (list(_SEC_NUMS) + hashed_dim_names("name_size", _SEC_HASH)
+             + hashed_dim_names("name_entropy", _SEC_HASH) + hashed_dim_names("name_type", _SEC_HASH)
+             + hashed_dim_names("entry_name", _SEC_HASH) + hashed_dim_names("entry_flags", _SEC_HASH))
+
+
+def _flag_tokens(flags: int) -> list[str]:
+    return [name for bit, name in SECTION_FLAG_NAMES.items() if flags & bit]
+
+
+def _vec_sections(raw: dict) -> np.ndarray:
+    secs = raw["sections"]
+    ents = [s["entropy"] for s in secs]
+    general = [
+        float(raw["count"]),
+        sum(s["size"] == 0 for s in secs),
+        sum(s["name"] == "" for s in secs),
+        sum(bool(s["flags"] & SHF_EXECINSTR) for s in secs),
+        sum(bool(s["flags"] & SHF_WRITE) for s in secs),
+        sum(bool(s["flags"] & SHF_ALLOC) for s in secs),
+        sum(bool(s["flags"] & SHF_WRITE and s["flags"] & SHF_EXECINSTR) for s in secs),
+        sum(s["type"] == SHT_NOBITS for s in secs),
+        max(ents, default=0.0),
+        (sum(ents) / len(ents)) if ents else 0.0,
+    ]
+    entry = raw["entry"]
+    entry_flags = next((s["flags"] for s in secs if s["name"] == entry), 0) if entry else 0
+    out = np.zeros(len(_SEC_DIMS), dtype=np.float32)
+    n = len(_SEC_NUMS)
+    out[:n] = np.asarray(general, dtype=np.float32)
+    names = [s["name"] for s in secs]
+    add_hashed(out, n, names, _SEC_HASH, [float(s["size"]) for s in secs])
+    add_hashed(out, n + _SEC_HASH, names, _SEC_HASH, [float(s["entropy"]) for s in secs])
+    add_hashed(out, n + 2 * _SEC_HASH, [f"{s['name']}:{s['type']:#x}" for s in secs], _SEC_HASH)
+    if entry:
+        add_hashed(out, n + 3 * _SEC_HASH, [entry], _SEC_HASH)
+        add_hashed(out, n + 4 * _SEC_HASH, _flag_tokens(entry_flags), _SEC_HASH)
+    return out
+
+
+@declare(REGISTRY, name="elf_sections", version=1, formats=["elf"], stage="structure",
+         raw_type=_SEC_TYPE, dim_names=_SEC_DIMS, vectorize=_vec_sections)
+def elf_sections(parsed: Parsed) -> dict:
+    """Section headers with the entropy of each section's file bytes (NOBITS: 0), EMBER-style.
+
+    At most 4,096 sections kept (``count`` is the total); names cut at 256 characters. ``entry`` is
+    the name of the section holding the entry point ("" if none). Vector: general counts, then
+    hashed (name → size), (name → entropy), name:type tokens, entry section name and its flag names.
+    """
+    entry_va = parsed.extra["ehdr"]["entry"]
+    secs = sections(parsed)
+    rows = []
+    entry_name = ""
+    for sec in secs[:MAX_SECTIONS]:
+        typ, off, sz, addr, flags = sec["type"], sec["offset"], sec["size"], sec["addr"], sec["flags"]
+        name = sec["name"]
+        if (not entry_name and entry_va and flags & SHF_ALLOC and typ != SHT_NOBITS
+                and addr <= entry_va < addr + sz):
+            entry_name = name
+        rows.append({"name": name, "type": typ, "flags": flags & 0xFFFFFFFFFFFFFFFF, "offset": off,
+                     "addr": addr, "size": sz, "entropy": 0.0})
+    ents = range_entropies(parsed.data, [(r["offset"], 0 if r["type"] == SHT_NOBITS else r["size"])
+                                         for r in rows])
+    for r, e in zip(rows, ents, strict=True):
+        r["entropy"] = e
+    return {"count": len(secs), "entry": entry_name, "sections": rows}
