@@ -4,7 +4,6 @@ groups, plus .NET (COR20 + metadata root), Rich header, Authenticode and overlay
 Importing this module registers, in this fixed order: the "pe" parse step and general fields
 (pe_parse, imported first by pe_ember), then pe_header, pe_section, pe_imports, pe_exports,
 pe_data_directories (pe_ember), then pe_dotnet, pe_rich, pe_authenticode, pe_overlay (pe_extra).
-pe_ordinals holds pefile's ordinal-name tables (data) for the imphash.
 """
 
 from __future__ import annotations

@@ -326,60 +326,86 @@ def _vec_overlay(raw: dict) -> np.ndarray:
                      raw["size"] / fs if fs else 0.0, raw["entropy"]], dtype=np.float32)
 
 
-def _adj_section_va(va: int, section_align: int, file_align: int) -> int:
-    """pefile's adjust_SectionAlignment."""
-    if section_align < 0x1000:
-        section_align = file_align
-    if section_align and va % section_align:
-        return section_align * (va // section_align)
-    return va
+# Where the image described by the headers ends (docs/architecture.md, "PE overlay rules"). The
+# rules are the Windows loader's where it has one and pefile's (2024.8.26, the test oracle) where it
+# guesses, so that the overlay offset equals ``pefile.PE.get_overlay_data_start_offset()``:
+# - page: 0x1000. A SectionAlignment below it makes a "low alignment" image, mapped by the loader
+#   with file offsets equal to RVAs; such an image's sections start at RVAs rounded down to the
+#   FileAlignment, other images' at RVAs rounded down to the SectionAlignment (an alignment of 0:
+#   no rounding).
+# - sector: 0x200. The loader reads a section's raw data from PointerToRawData rounded down to a
+#   multiple of 512, whatever the FileAlignment; in a low-alignment image a section whose
+#   PointerToRawData equals its RVA is read from there, unrounded.
+# - a section's mapped length (pefile's heuristic): its VirtualSize when its SizeOfRawData claims
+#   more bytes than the file holds past the (rounded) raw pointer, else the larger of the two sizes;
+#   cut where the next section starts (sections stably sorted by RVA) when that one starts above
+#   this section's RVA.
+# - an RVA lies in the first section, in that order, whose [start, start + length) holds it; its file
+#   offset is the RVA's distance from the section's start plus the section's raw pointer. An RVA in
+#   no section is its own file offset when it is below the file size (the loader maps the headers
+#   that way); otherwise the directory is not located.
+# - the image ends at the largest end, within the file, of: the optional header (e_lfanew + 24,
+#   SizeOfOptionalHeader bytes), each section's raw data (PointerToRawData, SizeOfRawData, as
+#   written) and each located data directory but the certificate table (whose entry is a file offset
+#   and whose signature is appended data). Bytes past that end are the overlay.
+PAGE = 0x1000
+SECTOR = 0x200
+
+
+def _round_down(value: int, unit: int) -> int:
+    return value - value % unit if unit > 0 else value
+
+
+def section_ranges(parsed: Parsed) -> list[tuple[int, int, int]]:
+    """(first RVA, RVA past the end, file offset of the first RVA) of each section, in lookup order."""
+    b, file_size = parsed.binary, parsed.size
+    opt = b.optional_header
+    section_align = int(opt.section_alignment)
+    low_alignment = section_align < PAGE
+    rva_unit = int(opt.file_alignment) if low_alignment else section_align
+    # (rva, raw pointer, raw size, virtual size), in RVA order; equal RVAs keep their table order
+    table = sorted(((int(s.virtual_address), int(s.pointerto_raw_data), int(s.sizeof_raw_data),
+                     int(s.virtual_size)) for s in b.sections), key=lambda sec: sec[0])
+    ranges = []
+    for i, (rva, raw_ptr, raw_size, vsize) in enumerate(table):
+        start = _round_down(rva, rva_unit)
+        offset = raw_ptr if low_alignment and raw_ptr == rva else _round_down(raw_ptr, SECTOR)
+        length = vsize if raw_size > file_size - offset else max(raw_size, vsize)
+        if i + 1 < len(table) and table[i + 1][0] > rva:
+            length = min(length, table[i + 1][0] - start)
+        ranges.append((start, start + length, offset))
+    return ranges
+
+
+def rva_file_offset(ranges: list[tuple[int, int, int]], rva: int, file_size: int) -> int | None:
+    """File offset of ``rva`` under the rules above, or None when it cannot be located."""
+    for start, stop, offset in ranges:
+        if start <= rva < stop:
+            return offset + (rva - start)
+    return rva if rva < file_size else None
 
 
 def overlay_offset(parsed: Parsed) -> int | None:
-    """Start of data past everything the headers describe, as pefile's get_overlay_data_start_offset:
-    the furthest end (within the file) of the optional header, each section's raw data and each data
-    directory but the security one (RVA mapped to a file offset). None when nothing follows."""
-    b, size = parsed.binary, parsed.size
-    best = 0
-
-    def consider(off: int, length: int) -> None:
-        nonlocal best
-        if best < off + length <= size:
-            best = off + length
-
-    consider(int(b.dos_header.addressof_new_exeheader) + 24, int(b.header.sizeof_optional_header))
-    o = b.optional_header
-    s_align, f_align = int(o.section_alignment), int(o.file_alignment)
-    secs = sorted(((int(s.virtual_address), int(s.pointerto_raw_data), int(s.sizeof_raw_data),
-                    int(s.virtual_size)) for s in b.sections), key=lambda t: t[0])
-    spans = []
-    for i, (va, raw_ptr, raw_size, vsize) in enumerate(secs):
-        consider(raw_ptr, raw_size)
-        va_adj = _adj_section_va(va, s_align, f_align)
-        ptr_adj = va if s_align < 0x1000 and raw_ptr == va else raw_ptr & ~0x1FF
-        span = vsize if size - ptr_adj < raw_size else max(raw_size, vsize)
-        nxt = secs[i + 1][0] if i + 1 < len(secs) else None
-        if nxt is not None and nxt > va and va_adj + span > nxt:
-            span = nxt - va_adj
-        spans.append((va_adj, va_adj + span, ptr_adj))
-    for i, d in enumerate(b.data_directories):
-        if i == DIR_SECURITY:
-            continue
-        rva, dsize = int(d.rva), int(d.size)
-        off = next((rva - lo + ptr for lo, hi, ptr in spans if lo <= rva < hi), None)
-        if off is None:
-            if rva >= size:
-                continue
-            off = rva
-        consider(off, dsize)
-    return best if size > best else None
+    """File offset where the overlay starts (the rules above), or None when nothing follows the image."""
+    b, file_size = parsed.binary, parsed.size
+    extents = [(int(b.dos_header.addressof_new_exeheader) + 24, int(b.header.sizeof_optional_header))]
+    extents += [(int(s.pointerto_raw_data), int(s.sizeof_raw_data)) for s in b.sections]
+    ranges = section_ranges(parsed)
+    for index, directory in enumerate(b.data_directories):
+        if index != DIR_SECURITY:
+            at = rva_file_offset(ranges, int(directory.rva), file_size)
+            if at is not None:
+                extents.append((at, int(directory.size)))
+    image_end = max((at + n for at, n in extents if at + n <= file_size), default=0)
+    return image_end if image_end < file_size else None
 
 
 @declare(REGISTRY, name="pe_overlay", version=2, formats=["pe"], stage="structure", raw_type=OVERLAY_TYPE,
          dim_names=OVERLAY_DIMS, vectorize=_vec_overlay)
 def pe_overlay(parsed: Parsed) -> dict:
-    """Data appended past the image (pefile's overlay start; an Authenticode signature at the end
-    counts as overlay, as in pefile): offset (null when none), size, share of the file, entropy."""
+    """Data appended past the image (pefile's overlay start, by the rules of overlay_offset; an
+    Authenticode signature at the end counts as overlay, as in pefile): offset (null when none),
+    size, share of the file, entropy."""
     start = overlay_offset(parsed)
     if start is None:
         return {"present": False, "offset": None, "size": 0, "file_size": parsed.size, "entropy": 0.0}
