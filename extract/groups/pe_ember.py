@@ -315,11 +315,17 @@ def _vec_imports(raw: dict) -> np.ndarray:
     return out
 
 
+# md5 of nothing: what LIEF returns for import libraries that list no function at all
+_MD5_OF_NOTHING = "d41d8cd98f00b204e9800998ecf8427e"
+
+
 def imphash(binary) -> str:
     """LIEF's imphash in pefile mode (``pefile.PE.get_imphash()``'s definition) over the imports LIEF
-    parsed; "" when there is none."""
+    parsed; "" when no function is imported, as pefile (and pe_imports version 1) say, where LIEF
+    gives the md5 of an empty string for a library listed without functions."""
     lief = load_lief()
-    return lief.PE.get_imphash(binary, lief.PE.IMPHASH_MODE.PEFILE)
+    digest = lief.PE.get_imphash(binary, lief.PE.IMPHASH_MODE.PEFILE)
+    return "" if digest == _MD5_OF_NOTHING else digest
 
 
 @declare(REGISTRY, name="pe_imports", version=2, formats=["pe"], stage="structure", raw_type=IMPORTS_TYPE,
@@ -330,8 +336,9 @@ def pe_imports(parsed: Parsed) -> dict:
     Duplicate library entries are merged (EMBER). Caps: 4,096 libraries, 10,000 functions in all, the
     first 100,000 import entries read (``truncated`` says when cut), names cut at 1,024 chars.
     imphash: :func:`imphash` over every entry LIEF parsed (LIEF reads at most 65,536 per library).
-    Version 2: the imphash is LIEF's; version 1 computed it here over the first 100,000 entries, so
-    the two differ only for a file with more import entries than that.
+    Version 2: the imphash is LIEF's; version 1 computed it here over the first 100,000 entries. The
+    two differ for a file with more import entries than that, and for one that lists a library
+    without any function next to libraries with functions (LIEF's list then holds an empty item).
     """
     merged: dict[str, list[str]] = {}
     n_funcs = n_seen = 0

@@ -133,6 +133,16 @@ def test_imphash_equals_pefile_on_crafted_imports(case, plus):
     assert imphash == pefile.PE(data=data).get_imphash() != ""
 
 
+def test_imphash_of_libraries_without_functions():
+    # a library listed with no function: no imphash at all, as pefile says (LIEF: the md5 of "")
+    data = _with_imports([("mscoree.dll", [])], plus=False)
+    assert raws(data)["pe_imports"]["imphash"] == pefile.PE(data=data).get_imphash() == ""
+    # next to a library with functions, LIEF's list keeps an empty item (a known difference from pefile)
+    data = _with_imports([("mscoree.dll", []), ("k.dll", ["a"])], plus=False)
+    assert raws(data)["pe_imports"]["imphash"] == hashlib.md5(b",k.a").hexdigest()
+    assert pefile.PE(data=data).get_imphash() == hashlib.md5(b"k.a").hexdigest()
+
+
 def test_fixtures_deterministic_and_valid_ones_parse_with_lief():
     assert fx.fixtures() == FIXTURES
     assert FIXTURES["pe_magic_only"] == b"MZ"
