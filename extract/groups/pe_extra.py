@@ -326,9 +326,10 @@ def _vec_overlay(raw: dict) -> np.ndarray:
                      raw["size"] / fs if fs else 0.0, raw["entropy"]], dtype=np.float32)
 
 
-# Where the image described by the headers ends (docs/architecture.md, "PE overlay rules"). The
-# rules are the Windows loader's where it has one and pefile's (2024.8.26, the test oracle) where it
-# guesses, so that the overlay offset equals ``pefile.PE.get_overlay_data_start_offset()``:
+# Where the image described by the headers ends (docs/architecture.md, "PE rules that are not
+# EMBER's", overlay start). The rules are the Windows loader's where it has one and pefile's
+# (2024.8.26, the test oracle) where it guesses, so that the overlay offset equals
+# ``pefile.PE.get_overlay_data_start_offset()``:
 # - page: 0x1000. A SectionAlignment below it makes a "low alignment" image, mapped by the loader
 #   with file offsets equal to RVAs; such an image's sections start at RVAs rounded down to the
 #   FileAlignment, other images' at RVAs rounded down to the SectionAlignment (an alignment of 0:
