@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.binfeat-installed
 CORPUS ?= corpus/small
 DEMO_OUT ?= out/demo-features
+# a checkout of elastic/ember: `make bench EMBER_SOURCE=DIR` also times EMBER's own code (or set BINFEAT_EMBER_SOURCE)
+EMBER_SOURCE ?=
 
 export SPARK_LOCAL_IP ?= 127.0.0.1
 export PATH := $(abspath $(BIN)):$(PATH)
@@ -42,7 +44,7 @@ corpus-full: prereqs $(STAMP)
 	@$(BIN)/binfeat corpus sample --profile full corpus/full
 
 bench: prereqs $(STAMP)
-	@$(BIN)/binfeat bench --profile full --out bench-out
+	@$(BIN)/binfeat bench --profile full --out bench-out $(if $(EMBER_SOURCE),--ember-source $(EMBER_SOURCE))
 
 clean:
 	rm -rf out bench-out build *.egg-info

@@ -17,7 +17,6 @@ FEATURE_PINS = [
     "numpy>=2.0,<2.5",  # EMBER-compatible float32 entropy math
     "numba>=0.61,<0.69",  # compiled byte-level kernels
     "py-tlsh>=4.7,<5.1",  # TLSH fuzzy hash (reference for binfeat's own, used by the tests)
-    "pefile==2024.8.26",  # its ordinal tables name ordinal imports in the imphash, as pefile does
 ]
 
 def _version() -> str:
@@ -60,6 +59,7 @@ setup(
             "dnfile>=0.15",  # reference .NET metadata reader for the tests
             "pyelftools>=0.31,<0.34",  # reference ELF reader for the tests
             "macholib>=1.16,<1.17",  # reference Mach-O reader for the tests
+            "pefile==2024.8.26",  # test oracle: imphash, overlay start, Rich header, imports, directories
         ],
         "bench": ["matplotlib>=3.8"],
     },

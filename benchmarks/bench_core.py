@@ -25,7 +25,6 @@ import numpy as np
 import psutil
 import pyarrow as pa
 
-from benchmarks import ember_reference
 from benchmarks.bench_sys import Sample, fine_cpu, rate, ratio, summarize, timed
 
 
@@ -130,7 +129,8 @@ def _scan_with(scan: Callable, data: bytes) -> None:
          z(16, np.int64), z(1, np.int64), z(2, np.int64), z(len(PATTERNS), np.int64), unc)
 
 
-def _trio(data: bytes) -> None:
+def byte_trio(data: bytes) -> None:
+    """binfeat's byte kernels over one buffer (histogram, entropy grid, strings, patterns)."""
     from extract.kernels import scan_bytes
 
     scan_bytes(data)
@@ -201,23 +201,11 @@ def _bytes_stage(window: Sequence[bytes]) -> None:
         bs.fuzzy.digests()
 
 
-# EMBER v2's byte-level code, as EMBER computes it (benchmarks/ember_reference.py).
-ember_byte_histogram = ember_reference.byte_histogram
-ember_byte_entropy = ember_reference.byte_entropy_histogram
-ember_strings = ember_reference.strings
-
-
-def _ember_trio(data: bytes) -> None:
-    ember_byte_histogram(data)
-    ember_byte_entropy(data)
-    ember_strings(data)
-
-
 KERNELS: dict[str, tuple[str, Callable[[bytes], None]]] = {
     "scan_kernel": ("binfeat _scan kernel alone: one pass for histogram, entropy, strings, patterns", _scan_kernel),
     "scan_kernel_portable": ("the portable _scan kernel alone (chosen where AVX2 is missing; same results)",
                              _scan_portable),
-    "byte_trio": ("ByteScanner: histogram + entropy + strings", _trio),
+    "byte_trio": ("ByteScanner: histogram + entropy + strings", byte_trio),
     "byte_trio+groups": ("ByteScanner + the 3 groups' compute/vectorize", _trio_groups),
     "sha256": ("hashlib.sha256 (what the extractor uses)", _sha256),
     "md5": ("hashlib.md5, one file at a time", _md5),
@@ -230,15 +218,10 @@ WINDOWED: dict[str, tuple[str, Callable[[Sequence[bytes]], None]]] = {
     "bytes_stage": ("extractor byte pass: window md5s + trio + sha256 (fuzzy hashes off, the default)",
                     _bytes_stage),
 }
-EMBER: dict[str, tuple[str, Callable[[bytes], None], str]] = {
-    "ember.byte_histogram": ("EMBER v2 np.bincount", ember_byte_histogram, "byte_trio"),
-    "ember.byte_entropy_histogram": ("EMBER v2 Python loop over windows", ember_byte_entropy, "byte_trio"),
-    "ember.strings": ("EMBER v2 regexes", ember_strings, "byte_trio"),
-    "ember.byte_trio": ("EMBER v2 all three", _ember_trio, "byte_trio"),
-}
 
 
-def _run_over(fn: Callable[[bytes], None], bufs: Sequence[bytes]) -> Sample:
+def run_over(fn: Callable[[bytes], None], bufs: Sequence[bytes]) -> Sample:
+    """One timed pass of ``fn`` over every buffer."""
     nbytes = sum(len(b) for b in bufs)
     with timed(nbytes, len(bufs), tree=False) as s:
         for b in bufs:
@@ -266,7 +249,7 @@ def bench_kernels(bufs: Sequence[bytes], repeat: int, progress: Callable[[str], 
     for r in range(repeat):
         for name, fn in variants.items():
             progress(f"kernels: {name} (run {r + 1}/{repeat})")
-            samples[name].append(_run_over(fn, bufs))
+            samples[name].append(run_over(fn, bufs))
         for name, (_, wfn) in WINDOWED.items():
             progress(f"kernels: {name} (run {r + 1}/{repeat})")
             samples[name].append(_run_windows(wfn, wins))
@@ -277,28 +260,6 @@ def bench_kernels(bufs: Sequence[bytes], repeat: int, progress: Callable[[str], 
     per_run = [a.cpu_s / b.cpu_s for a, b in zip(samples["md5"], samples["md5_lanes"], strict=True) if b.cpu_s > 0]
     out["md5_lanes"]["vs_hashlib"] = round(statistics.median(per_run), 3) if per_run else None
     out["md5_lanes"]["windows"] = len(wins)
-    return out
-
-
-def bench_ember(bufs: Sequence[bytes], repeat: int, progress: Callable[[str], None]) -> dict[str, Any]:
-    """EMBER v2's byte-level code next to binfeat's kernels on the same buffers, interleaved."""
-    variants: dict[str, Callable[[bytes], None]] = {"byte_trio": _trio}
-    variants.update({k: v[1] for k, v in EMBER.items()})
-    _trio(b"warm-up" * 1000)
-    samples: dict[str, list[Sample]] = {k: [] for k in variants}
-    for r in range(repeat):
-        for name, fn in variants.items():
-            progress(f"EMBER baseline: {name} (run {r + 1}/{repeat})")
-            samples[name].append(_run_over(fn, bufs))
-    out: dict[str, Any] = {name: summarize(s) for name, s in samples.items()}
-    for name in EMBER:
-        out[name]["what"] = EMBER[name][0]
-    out["byte_trio"]["what"] = "binfeat ByteScanner (same buffers)"
-    # speed-up of binfeat over EMBER: per run, then the median of the per-run ratios
-    speedups = [
-        e.cpu_s / b.cpu_s for e, b in zip(samples["ember.byte_trio"], samples["byte_trio"], strict=True) if b.cpu_s > 0
-    ]
-    out["speedup_binfeat_over_ember_cpu"] = round(statistics.median(speedups), 2) if speedups else None
     return out
 
 
@@ -551,17 +512,17 @@ if __name__ == "__main__":
 
 
 __all__ = [
-    "EMBER",
     "KERNELS",
     "FileEntry",
-    "bench_ember",
     "bench_kernels",
     "bench_whole",
+    "byte_trio",
     "corpus_entries",
     "extract_loop",
     "extract_pool",
     "load",
     "ratio",
+    "run_over",
     "speed_of",
     "structure_bench",
     "subset",

@@ -194,9 +194,20 @@ def render_markdown(r: dict[str, Any], plots: list[str]) -> str:
         L += [
             "",
             f"**binfeat's byte trio is {_f(e.get('speedup_binfeat_over_ember_cpu'))}× EMBER's code** "
-            "(median of per-run CPU-time ratios).",
+            f"(median of per-run CPU-time ratios; EMBER's code from the checkout {e.get('ember_source')}).",
             "",
         ]
+        agree = e.get("agreement") or {}
+        if agree:
+            eq = agree.get("equal", {})
+            L += [
+                f"Same raw values on {agree.get('files')} files: byte histogram {eq.get('byte_histogram')}, "
+                f"byte-entropy histogram {eq.get('byte_entropy_histogram')}, string counts "
+                f"{eq.get('strings_counts')}, string entropy {eq.get('strings_entropy')} (to 1e-6 relative; "
+                f"largest difference {agree.get('strings_entropy_max_relative_difference'):.2g}: EMBER's code "
+                "computes it in float64 under numpy 2, binfeat in float32 as EMBER did under numpy 1).",
+                "",
+            ]
 
     s = r.get("structure", {})
     L += ["## Structural parsing and groups per format, one core (in-process, no isolation)", ""]

@@ -1,7 +1,8 @@
 """`binfeat bench`: the benchmark suite on a sample corpus (or any folder of files).
 
 Measures, on the same files and in one run: each feature group's single-core speed (kernels, hashes,
-structural parsing per format) against EMBER's own byte-level code; the whole extraction on one
+structural parsing per format) against EMBER's own byte-level code (from a checkout given with
+``--ember-source DIR``, loaded at run time; not measured without one); the whole extraction on one
 core, in a multiprocessing pool, and with Spark local[1]/local[2] (JVM start excluded), next to the
 naive Spark way (binaryFile + a pickled Python UDF); partition planning of a million entries; a
 corpus-update day with 1% new files; the peak memory of a worker on big files. Writes
@@ -27,6 +28,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from benchmarks import ember_checkout
 
 REPO = Path(__file__).resolve().parent.parent
 GOALS = {
@@ -91,10 +94,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plan-entries", type=int, default=None, help="synthetic entries to plan (default 1,000,000)")
     p.add_argument("--sparse-gib", type=float, default=None, help="size of the generated sparse file (default 3)")
     p.add_argument(
+        "--ember-source",
+        type=Path,
+        default=None,
+        help="a checkout of github.com/elastic/ember whose byte-level code is measured next to binfeat's "
+        f"(default: ${ember_checkout.ENV}; without one that comparison is not measured)",
+    )
+    p.add_argument(
         "--ember-mb",
         type=float,
         default=None,
-        help="MB of the corpus for the (slow) EMBER reference code (default 48; quick 4)",
+        help="MB of the corpus for the (slow) EMBER code (default 48; quick 4)",
     )
     p.add_argument(
         "--benchmarks-md",
@@ -120,6 +130,20 @@ def _guard(results: dict[str, Any], key: str, progress: Progress, fn: Callable[[
         progress(f"   {key}: not measured ({type(exc).__name__}: {str(exc).strip()[:200]})")
     finally:
         results.setdefault("section_seconds", {})[key] = round(time.monotonic() - t0, 1)
+
+
+NO_EMBER_HINT = f"binfeat bench --ember-source DIR, or {ember_checkout.ENV}=DIR, DIR a checkout of elastic/ember"
+
+
+def _ember_code(args: argparse.Namespace) -> ember_checkout.Ember | None:
+    """EMBER's byte-level code from --ember-source (else the environment), or None; BenchError when
+    the folder given is not a loadable checkout."""
+    try:
+        if args.ember_source is not None:
+            return ember_checkout.load(args.ember_source)
+        return ember_checkout.from_environment()
+    except ember_checkout.EmberSourceError as exc:
+        raise BenchError(f"{exc} (give a checkout of github.com/elastic/ember, or leave it out)") from exc
 
 
 def _resolve_corpus(args: argparse.Namespace, progress: Progress) -> tuple[Path, dict[str, Any]]:
@@ -196,6 +220,7 @@ def run_suite(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
     repeat = args.repeat or (1 if quick else 3)
     if repeat < 1:
         raise BenchError(f"--repeat must be >= 1, got {repeat}")
+    ember_code = _ember_code(args)
     out: Path = args.out or REPO / "out" / f"bench-{args.profile}"
     out.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {
@@ -244,8 +269,10 @@ def run_suite(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
     ember_set = core.subset(entries, int(ember_mb * 1e6))
 
     def ember() -> dict[str, Any]:
+        from benchmarks.bench_ember import bench_ember
+
         bufs = core.load(ember_set)
-        res = core.bench_ember(bufs, repeat, progress)
+        res = bench_ember(bufs, repeat, progress, ember_code)
         res["_inputs"] = {
             "files": len(bufs),
             "bytes": sum(len(b) for b in bufs),
@@ -253,7 +280,10 @@ def run_suite(args: argparse.Namespace, progress: Progress) -> dict[str, Any]:
         }
         return res
 
-    _guard(results, "ember_baseline", progress, ember)
+    if ember_code is None:
+        results["ember_baseline"] = {"not_measured": f"skipped: no EMBER checkout given ({NO_EMBER_HINT})"}
+    else:
+        _guard(results, "ember_baseline", progress, ember)
 
     # 2. structural parsing per format, in a subprocess (a parser crash costs this figure only)
     def structure() -> dict[str, Any]:

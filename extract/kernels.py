@@ -110,13 +110,20 @@ def _probe(scan: Callable) -> Callable:
 
 
 def ember_entropy_bin(counts: np.ndarray, window: int = WINDOW) -> int:
-    """EMBER v2's own float32 computation of a window's entropy row (used for near-boundary windows)."""
-    c = np.asarray(counts, dtype=np.int64)
-    p = c.astype(np.float32) / window
-    wh = np.where(c)[0]
-    h = np.sum(-p[wh] * np.log2(p[wh])) * 2
-    hbin = int(h * 2)
-    return 15 if hbin == 16 else hbin
+    """Row (0-15) of EMBER v2's byte-entropy grid for one window, from its 16 high-nibble counts.
+
+    The rule (docs/architecture.md, "Byte-level rules"): each nibble that occurs has the share
+    ``float32(count) / float32(window)`` (2048 even for a file shorter than one window); its term is
+    ``share * -log2(share)``, numpy's float32 log2 and product; the terms, in ascending nibble order,
+    are added by numpy's float32 sum (``ndarray.sum``, pairwise); the row is that sum times 4 (the
+    nibble entropy doubled to approximate the byte entropy, then two rows per bit), truncated toward
+    zero, and 16 (a window of uniform nibbles) is row 15. Every step is float32 because EMBER's is:
+    a window whose exact entropy sits next to a row boundary lands where float32 rounding puts it.
+    """
+    occurring = np.flatnonzero(counts)
+    shares = np.asarray(counts, dtype=np.float32)[occurring] / np.float32(window)
+    bits = (shares * -np.log2(shares)).sum(dtype=np.float32)
+    return min(int(bits * np.float32(4)), 15)
 
 
 class ByteScanner:

@@ -1,8 +1,10 @@
 """Format-agnostic byte-level groups with EMBER v2's exact semantics, from the one-pass kernels.
 
-Raw values equal EMBER v2's ``raw_features`` for the same bytes (tests compare against an independent
-numpy/regex implementation of EMBER's code); vectors follow EMBER's ``process_raw_features`` except
-that an empty file gives zeros where EMBER divides by zero.
+Raw values equal EMBER v2's ``raw_features`` for the same bytes, and vectors its
+``process_raw_features``, except that an empty file gives zeros where EMBER divides by zero. The
+arithmetic rules (which steps are float32) are written out in docs/architecture.md ("Byte-level
+rules"); the tests check them against a reference written from those rules, and against EMBER's own
+code when a checkout is given (``BINFEAT_EMBER_SOURCE``).
 """
 
 from __future__ import annotations
@@ -25,9 +27,11 @@ class ByteContext:
 
 
 def _normalised(raw: list[int] | np.ndarray) -> np.ndarray:
-    counts = np.asarray(raw, dtype=np.float32)
-    total = counts.sum()
-    return counts / total if total > 0 else counts
+    """Counts as shares of their total, in float32: the total is numpy's float32 sum of the float32
+    counts (rounded, like EMBER's, once it passes 2**24), each share one float32 division. No counts
+    at all (an empty file) stay zeros."""
+    as_f32 = np.asarray(raw, dtype=np.float32)
+    return as_f32 / max(as_f32.sum(), np.float32(1))
 
 
 def _histogram(ctx: ByteContext) -> np.ndarray:
@@ -64,12 +68,15 @@ STRINGS_TYPE = pa.struct([
 
 
 def _string_entropy(dist: np.ndarray, printables: int) -> float:
-    # EMBER computes this in float32; keep its exact expression so the numbers are EMBER's.
-    if printables == 0:
+    """Shannon entropy (bits) of the printable-byte distribution, EMBER's float32 rule: each byte
+    value that occurs has the share ``float32(count) / float32(printables)`` and the term
+    ``share * -log2(share)`` (numpy float32); numpy's float32 sum adds the terms in ascending byte
+    order; the float32 result is returned as a Python float. 0.0 without strings."""
+    occurring = np.flatnonzero(dist)
+    if occurring.size == 0:
         return 0.0
-    p = dist.astype(np.float32) / printables
-    wh = np.where(dist)[0]
-    return float(np.sum(-p[wh] * np.log2(p[wh])))
+    shares = np.asarray(dist, dtype=np.float32)[occurring] / np.float32(printables)
+    return float((shares * -np.log2(shares)).sum(dtype=np.float32))
 
 
 def _strings(ctx: ByteContext) -> dict:
@@ -89,12 +96,13 @@ def _strings(ctx: ByteContext) -> dict:
 
 
 def _vec_strings(raw: dict) -> np.ndarray:
-    divisor = float(raw["printables"]) if raw["printables"] > 0 else 1.0
-    out = np.empty(3 + 96 + 5, dtype=np.float32)
-    out[:3] = [float(raw["numstrings"]), float(raw["avlength"]), float(raw["printables"])]
-    out[3:99] = np.asarray(raw["printabledist"], dtype=np.float64) / divisor
-    out[99:] = [float(raw[k]) for k in ("entropy", "paths", "urls", "registry", "MZ")]
-    return out
+    """numstrings, avlength, printables, the 96 printable-byte counts as float64 shares of
+    ``printables`` (plain counts, all zero, when there is no string), entropy, the four pattern
+    counts; the whole vector rounded once to float32."""
+    head = (raw["numstrings"], raw["avlength"], raw["printables"])
+    shares = np.asarray(raw["printabledist"], dtype=np.float64) / max(raw["printables"], 1)
+    tail = (raw["entropy"], raw["paths"], raw["urls"], raw["registry"], raw["MZ"])
+    return np.concatenate((np.array(head, np.float64), shares, np.array(tail, np.float64))).astype(np.float32)
 
 
 declare(

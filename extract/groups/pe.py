@@ -3,10 +3,10 @@ groups, plus .NET (COR20 + metadata root), Rich header, Authenticode and overlay
 
 Importing this module registers, in this fixed order: the "pe" parse step and general fields
 (pe_parse, imported first by pe_ember), then pe_header, pe_section, pe_imports, pe_exports,
-pe_data_directories (pe_ember), then pe_dotnet, pe_rich, pe_authenticode, pe_overlay (pe_extra).
-pe_ordinals holds pefile's ordinal-name tables (data) for the imphash.
+pe_data_directories (pe_ember), then pe_dotnet, pe_rich, pe_authenticode (pe_extra), then
+pe_overlay (pe_overlay).
 """
 
 from __future__ import annotations
 
-from extract.groups import pe_ember, pe_extra, pe_parse  # noqa: F401  (order above = layout)
+from extract.groups import pe_ember, pe_extra, pe_overlay, pe_parse  # noqa: F401  (order above = layout)

@@ -3,14 +3,14 @@ directories (30), same raw shapes and vector layouts, hashed with extract.hashin
 instead of scikit-learn's FeatureHasher (so the bins differ from EMBER's, the meaning does not).
 
 Token names are EMBER-era LIEF spellings from our own tables over the raw integers; an integer with
-no name becomes ``0x...`` so nothing is lost. pe_imports additionally stores the imphash (pefile's
-definition) in its raw value; it is not vectorised (an MD5 has no useful numeric order).
+no name becomes ``0x...`` so nothing is lost. pe_imports additionally stores the imphash (LIEF's
+``get_imphash`` in pefile mode) in its raw value; it is not vectorised (an MD5 has no useful
+numeric order).
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
 import itertools
 import struct
 
@@ -20,14 +20,14 @@ import pyarrow as pa
 from extract.entropy import buffer_entropy, range_entropies
 from extract.groups.pe_parse import data_dir, export_names
 from extract.hashing import add_hashed, hash_tokens, hashed_dim_names
-from extract.parsed import Parsed
+from extract.parsed import Parsed, load_lief
 from extract.registry import REGISTRY, declare
 from extract.text import clean, clean_all
 
 MAX_SECTIONS = 4096
 MAX_LIBRARIES = 4096
 MAX_FUNCTIONS = 10_000  # imported functions over all libraries, and exported functions
-MAX_IMPORT_SCAN = 100_000  # import entries read at all (for the imphash), bounding Python time
+MAX_IMPORT_SCAN = 100_000  # import entries read at all, bounding Python time
 NAME_CAP = 256
 IMPORT_NAME_CAP = 1024
 NUM_DIRS = 15  # EMBER vectorises the first 15 data directories
@@ -67,11 +67,17 @@ SECTION_FLAGS = {
     0x20000000: "MEM_EXECUTE", 0x40000000: "MEM_READ", 0x80000000: "MEM_WRITE",
 }
 SECTION_ALIGN_MASK = 0x00F00000
-DIR_NAMES = (
-    "EXPORT_TABLE", "IMPORT_TABLE", "RESOURCE_TABLE", "EXCEPTION_TABLE", "CERTIFICATE_TABLE",
-    "BASE_RELOCATION_TABLE", "DEBUG", "ARCHITECTURE", "GLOBAL_PTR", "TLS_TABLE", "LOAD_CONFIG_TABLE",
-    "BOUND_IMPORT", "IAT", "DELAY_IMPORT_DESCRIPTOR", "CLR_RUNTIME_HEADER", "RESERVED",
+# The optional header's data directories in table order, as the PE/COFF specification names them
+# ("Optional Header Data Directories"): 8 bytes each (RVA, size), the table at offset 96 (PE32) or
+# 112 (PE32+) of the optional header; entry 4 holds a file offset, not an RVA; the 16th is reserved.
+SPEC_DIRECTORIES = (
+    "Export Table", "Import Table", "Resource Table", "Exception Table", "Certificate Table",
+    "Base Relocation Table", "Debug", "Architecture", "Global Ptr", "TLS Table", "Load Config Table",
+    "Bound Import", "IAT", "Delay Import Descriptor", "CLR Runtime Header", "Reserved",
 )
+# A directory's token is its specification name in upper snake case (LIEF's enum spelling, so the
+# names EMBER stores): "Load Config Table" -> LOAD_CONFIG_TABLE.
+DIR_NAMES = tuple(name.upper().replace(" ", "_") for name in SPEC_DIRECTORIES)
 
 
 def _name(table: dict[int, str], value: int) -> str:
@@ -292,60 +298,56 @@ IMPORTS_TYPE = pa.struct([
     ("truncated", pa.bool_()),
 ])
 IMPORTS_DIMS = hashed_dim_names("library_hash", 256) + hashed_dim_names("function_hash", 1024)
-_IMPHASH_EXTS = ("ocx", "sys", "dll")
 
 
 def _vec_imports(raw: dict) -> np.ndarray:
-    libs = raw["libraries"]
+    """Lower-cased library names (each once, sorted) into 256 hashed dims; one ``library:function``
+    token per imported function (library lower-cased, function as stored) into 1024."""
     out = np.zeros(256 + 1024, dtype=np.float32)
-    lowered = [lib["name"].lower() for lib in libs]
-    add_hashed(out, 0, sorted(set(lowered)), 256)
-    add_hashed(out, 256, [low + ":" + f for low, lib in zip(lowered, libs, strict=True) for f in lib["functions"]],
-               1024)
+    libraries: set[str] = set()
+    qualified: list[str] = []
+    for entry in raw["libraries"]:
+        library = entry["name"].lower()
+        libraries.add(library)
+        qualified.extend(f"{library}:{function}" for function in entry["functions"])
+    add_hashed(out, 0, sorted(libraries), 256)
+    add_hashed(out, 256, qualified, 1024)
     return out
 
 
-def _ordinal_name(lib_lower: str, ordinal: int) -> str:
-    """pefile's ordinal lookup (named for oleaut32/ws2_32/wsock32, else ``ord<N>``), for the imphash.
-
-    Uses pefile's own ``ordlookup`` tables (a pinned runtime dependency), so the imphash equals
-    ``pefile.PE.get_imphash()``.
-    """
-    from ordlookup import ords
-
-    table = ords.get(lib_lower.encode("ascii", "replace"))
-    name = table.get(ordinal) if table is not None else None
-    return name.decode("ascii", "replace") if name is not None else f"ord{ordinal}"
+# md5 of nothing: what LIEF returns for import libraries that list no function at all
+_MD5_OF_NOTHING = "d41d8cd98f00b204e9800998ecf8427e"
 
 
-def _imphash_lib(name: str) -> str:
-    lib = name.lower()
-    parts = lib.rsplit(".", 1)
-    return parts[0] if len(parts) > 1 and parts[1] in _IMPHASH_EXTS else lib
+def imphash(binary) -> str:
+    """LIEF's imphash in pefile mode (``pefile.PE.get_imphash()``'s definition) over the imports LIEF
+    parsed; "" when no function is imported, as pefile (and pe_imports version 1) say, where LIEF
+    gives the md5 of an empty string for a library listed without functions."""
+    lief = load_lief()
+    digest = lief.PE.get_imphash(binary, lief.PE.IMPHASH_MODE.PEFILE)
+    return "" if digest == _MD5_OF_NOTHING else digest
 
 
-@declare(REGISTRY, name="pe_imports", version=1, formats=["pe"], stage="structure", raw_type=IMPORTS_TYPE,
+@declare(REGISTRY, name="pe_imports", version=2, formats=["pe"], stage="structure", raw_type=IMPORTS_TYPE,
          dim_names=IMPORTS_DIMS, vectorize=_vec_imports)
 def pe_imports(parsed: Parsed) -> dict:
     """Imported libraries and functions (ordinals as ``ord<N>``), EMBER v2's imports, plus imphash.
 
-    Duplicate library entries are merged (EMBER). Caps: 4,096 libraries, 10,000 functions in all
-    (``truncated`` says when cut), names cut at 1,024 chars. imphash is pefile's get_imphash(): md5
-    of "lib.func" lowercased, comma-joined, lib without .dll/.ocx/.sys, ordinals named via pefile's
-    ordlookup; "" when there is no import. It covers up to 100,000 import entries (so it can differ
-    from pefile's only beyond that).
+    Duplicate library entries are merged (EMBER). Caps: 4,096 libraries, 10,000 functions in all, the
+    first 100,000 import entries read (``truncated`` says when cut), names cut at 1,024 chars.
+    imphash: :func:`imphash` over every entry LIEF parsed (LIEF reads at most 65,536 per library).
+    Version 2: the imphash is LIEF's; version 1 computed it here over the first 100,000 entries. The
+    two differ for a file with more import entries than that, and for one that lists a library
+    without any function next to libraries with functions (LIEF's list then holds an empty item).
     """
     merged: dict[str, list[str]] = {}
-    imp_strs: list[str] = []
     n_funcs = n_seen = 0
     truncated = False
     for lib in parsed.binary.imports:
         if n_seen >= MAX_IMPORT_SCAN:
             truncated = True
             break
-        raw_name = lib.name
-        lib_name = clean(raw_name, IMPORT_NAME_CAP)
-        hash_lib = _imphash_lib(raw_name)
+        lib_name = clean(lib.name, IMPORT_NAME_CAP)
         funcs = merged.get(lib_name)
         if funcs is None:
             if len(merged) >= MAX_LIBRARIES:
@@ -358,24 +360,15 @@ def pe_imports(parsed: Parsed) -> dict:
             if n_seen > MAX_IMPORT_SCAN:
                 truncated = True
                 break
-            if e.is_ordinal:
-                token = f"ord{int(e.ordinal)}"
-                imp_strs.append(f"{hash_lib}.{_ordinal_name(raw_name.lower(), int(e.ordinal)).lower()}")
-            else:
-                token = e.name
-                if token:
-                    imp_strs.append(f"{hash_lib}.{token.lower()}")
             if funcs is None or n_funcs >= MAX_FUNCTIONS:
                 truncated = True
                 continue
-            kept.append(token)
+            kept.append(f"ord{int(e.ordinal)}" if e.is_ordinal else e.name)
             n_funcs += 1
         if kept:
             funcs.extend(clean_all(kept, IMPORT_NAME_CAP))
-    imphash = hashlib.md5(",".join(imp_strs).encode("utf-8", "surrogateescape")).hexdigest() if imp_strs \
-        else ""
     return {"libraries": [{"name": k, "functions": v} for k, v in merged.items()],
-            "imphash": imphash, "truncated": truncated}
+            "imphash": imphash(parsed.binary), "truncated": truncated}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -406,17 +399,17 @@ DIRS_DIMS = [f"{n}.{f}" for n in DIR_NAMES[:NUM_DIRS] for f in ("size", "virtual
 
 
 def _vec_dirs(raw: list) -> np.ndarray:
-    out = np.zeros(2 * NUM_DIRS, dtype=np.float32)
-    for i, d in enumerate(raw[:NUM_DIRS]):
-        out[2 * i] = d["size"]
-        out[2 * i + 1] = d["virtual_address"]
-    return out
+    """(size, RVA) of the first 15 directories, in table order; directories the file lacks are 0."""
+    pairs = np.zeros((NUM_DIRS, 2), dtype=np.float32)
+    for row, entry in zip(pairs, raw, strict=False):
+        row[:] = (entry["size"], entry["virtual_address"])
+    return pairs.reshape(-1)
 
 
 @declare(REGISTRY, name="pe_data_directories", version=1, formats=["pe"], stage="structure",
          raw_type=DIRS_TYPE, dim_names=DIRS_DIMS, vectorize=_vec_dirs)
 def pe_data_directories(parsed: Parsed) -> list:
-    """Size and RVA of each data directory in EMBER's order (at most 16; the 15 first vectorised)."""
+    """Size and RVA of each data directory in table order (at most 16; the first 15 vectorised, as EMBER)."""
     b = parsed.binary
     n = min(len(b.data_directories), len(DIR_NAMES))
     out = []

@@ -1,5 +1,5 @@
-"""PE groups EMBER lacks: .NET (COR20 header + metadata root + #~ row counts), Rich header,
-Authenticode and overlay.
+"""PE groups EMBER lacks: .NET (COR20 header + metadata root + #~ row counts), Rich header and
+Authenticode (the overlay group is in :mod:`extract.groups.pe_overlay`).
 
 LIEF has no .NET support, so the CLR header (data directory 14), the metadata root ("BSJB"), its
 stream headers and the #~/#- table-stream header are read here with struct, every read
@@ -14,7 +14,6 @@ import struct
 import numpy as np
 import pyarrow as pa
 
-from extract.entropy import buffer_entropy
 from extract.groups.pe_parse import DIR_CLR, DIR_SECURITY, data_dir, rva_to_offset
 from extract.hashing import add_hashed, hashed_dim_names
 from extract.parsed import Parsed
@@ -310,79 +309,3 @@ def pe_authenticode(parsed: Parsed) -> dict:
                 cert = signer.cert
                 out["signer_subjects"].append(clean(cert.subject if cert is not None else "", 256))
     return out
-
-
-# ---------------------------------------------------------------------------------------------
-# pe_overlay
-
-OVERLAY_TYPE = pa.struct([("present", pa.bool_()), ("offset", pa.int64()), ("size", pa.int64()),
-                          ("file_size", pa.int64()), ("entropy", pa.float64())])
-OVERLAY_DIMS = ["present", "offset", "size", "size_ratio", "entropy"]
-
-
-def _vec_overlay(raw: dict) -> np.ndarray:
-    fs = raw["file_size"] or 0
-    return np.array([float(raw["present"]), float(raw["offset"] or 0), float(raw["size"]),
-                     raw["size"] / fs if fs else 0.0, raw["entropy"]], dtype=np.float32)
-
-
-def _adj_section_va(va: int, section_align: int, file_align: int) -> int:
-    """pefile's adjust_SectionAlignment."""
-    if section_align < 0x1000:
-        section_align = file_align
-    if section_align and va % section_align:
-        return section_align * (va // section_align)
-    return va
-
-
-def overlay_offset(parsed: Parsed) -> int | None:
-    """Start of data past everything the headers describe, as pefile's get_overlay_data_start_offset:
-    the furthest end (within the file) of the optional header, each section's raw data and each data
-    directory but the security one (RVA mapped to a file offset). None when nothing follows."""
-    b, size = parsed.binary, parsed.size
-    best = 0
-
-    def consider(off: int, length: int) -> None:
-        nonlocal best
-        if best < off + length <= size:
-            best = off + length
-
-    consider(int(b.dos_header.addressof_new_exeheader) + 24, int(b.header.sizeof_optional_header))
-    o = b.optional_header
-    s_align, f_align = int(o.section_alignment), int(o.file_alignment)
-    secs = sorted(((int(s.virtual_address), int(s.pointerto_raw_data), int(s.sizeof_raw_data),
-                    int(s.virtual_size)) for s in b.sections), key=lambda t: t[0])
-    spans = []
-    for i, (va, raw_ptr, raw_size, vsize) in enumerate(secs):
-        consider(raw_ptr, raw_size)
-        va_adj = _adj_section_va(va, s_align, f_align)
-        ptr_adj = va if s_align < 0x1000 and raw_ptr == va else raw_ptr & ~0x1FF
-        span = vsize if size - ptr_adj < raw_size else max(raw_size, vsize)
-        nxt = secs[i + 1][0] if i + 1 < len(secs) else None
-        if nxt is not None and nxt > va and va_adj + span > nxt:
-            span = nxt - va_adj
-        spans.append((va_adj, va_adj + span, ptr_adj))
-    for i, d in enumerate(b.data_directories):
-        if i == DIR_SECURITY:
-            continue
-        rva, dsize = int(d.rva), int(d.size)
-        off = next((rva - lo + ptr for lo, hi, ptr in spans if lo <= rva < hi), None)
-        if off is None:
-            if rva >= size:
-                continue
-            off = rva
-        consider(off, dsize)
-    return best if size > best else None
-
-
-@declare(REGISTRY, name="pe_overlay", version=2, formats=["pe"], stage="structure", raw_type=OVERLAY_TYPE,
-         dim_names=OVERLAY_DIMS, vectorize=_vec_overlay)
-def pe_overlay(parsed: Parsed) -> dict:
-    """Data appended past the image (pefile's overlay start; an Authenticode signature at the end
-    counts as overlay, as in pefile): offset (null when none), size, share of the file, entropy."""
-    start = overlay_offset(parsed)
-    if start is None:
-        return {"present": False, "offset": None, "size": 0, "file_size": parsed.size, "entropy": 0.0}
-    tail = memoryview(parsed.data)[start:]
-    return {"present": True, "offset": start, "size": len(tail), "file_size": parsed.size,
-            "entropy": buffer_entropy(tail)}

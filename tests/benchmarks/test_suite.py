@@ -1,7 +1,9 @@
 """Smoke test of `binfeat bench`: a tiny crafted input, --quick, no Spark.
 
 Asserts that the JSON, the report and the plots are produced with sane values (positive speeds, counts
-equal to the input); never asserts a timing (the machines are shared and noisy).
+equal to the input); never asserts a timing (the machines are shared and noisy). The EMBER comparison
+runs when ``BINFEAT_EMBER_SOURCE`` names a checkout of elastic/ember, and is reported as not measured
+otherwise.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ FILES = (
     "pe_bitflip",
     "text",
 )
+
+
+EMBER_SOURCE = os.environ.get("BINFEAT_EMBER_SOURCE", "").strip()
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +60,7 @@ def bench_run(tmp_path_factory) -> tuple[Path, dict, int]:
             "--quiet",
             "--benchmarks-md",
             str(md),
+            *(["--ember-source", EMBER_SOURCE] if EMBER_SOURCE else []),
         ]
     )
     results = json.loads((out / "results.json").read_text())
@@ -99,7 +105,6 @@ def test_speeds_are_positive(bench_run) -> None:
     assert r["goals_check"]["core_md5"]["value"] == r["kernels"]["md5_lanes"]["mb_per_s_cpu"]
     assert r["whole"]["one_core"]["mb_per_s_wall"] > 0
     assert r["whole"]["pool"]["mb_per_s_wall"] > 0
-    assert r["ember_baseline"]["ember.byte_trio"]["mb_per_s_wall"] > 0
     for fmt in ("pe", "elf", "macho"):
         assert r["structure"][fmt]["files"] >= 1
 
@@ -122,3 +127,29 @@ def test_not_measured_is_said(bench_run) -> None:
     report = (out / "report.md").read_text()
     assert "## Machine" in report and "shared and noisy" in report
     assert "Not measured" in report
+
+
+def test_ember_baseline(bench_run) -> None:
+    out, r, _ = bench_run
+    e = r["ember_baseline"]
+    if not EMBER_SOURCE:
+        assert e["not_measured"].startswith("skipped: no EMBER checkout given")
+        assert "--ember-source" in (out / "report.md").read_text()
+        return
+    assert e["ember.byte_trio"]["mb_per_s_wall"] > 0 and e["speedup_binfeat_over_ember_cpu"] > 0
+    agree = e["agreement"]
+    assert agree["files"] == r["corpus"]["files"]
+    assert agree["equal"] == dict.fromkeys(("byte_histogram", "byte_entropy_histogram", "strings_counts",
+                                            "strings_entropy"), agree["files"])
+
+
+def test_bad_ember_source_is_one_line_and_exit_2(tmp_path, capsys) -> None:
+    from benchmarks.suite import main
+
+    (tmp_path / "in").mkdir()
+    code = main(["--input", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--quiet", "--no-spark",
+                 "--ember-source", str(tmp_path / "nothing-here")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert "is not an EMBER checkout: ember/features.py is missing there" in err[0]
+    assert not (tmp_path / "out").exists()

@@ -22,9 +22,10 @@ import pytest
 import extract.groups  # noqa: F401  (declares every group)
 from extract.groups import pe_ember
 from extract.hashing import hash_tokens, hash_weighted
-from extract.parsed import GENERAL_FIELDS, Parsed, ParseError, general_for, parser_for
+from extract.parsed import Parsed, ParseError, general_for, parser_for
 from extract.registry import REGISTRY
 from tests.conftest import corpus_dir, corpus_manifest
+from tests.extract import pe_expect
 from tests.fixtures import pe_builder as fx
 
 PE_GROUPS = [g for g in REGISTRY if g.name.startswith("pe_")]
@@ -103,12 +104,43 @@ def test_groups_declared_with_ember_dims():
         assert g.formats == frozenset({"pe"}) and g.stage == "structure"
 
 
-def test_ordinal_imports_are_named_as_pefile_names_them():
-    from extract.groups.pe_ember import _ordinal_name
+def _with_imports(imports: list[tuple[str, list[str | int]]], plus: bool) -> bytes:
+    """A PE whose only content is an import table (built by tests/fixtures/pe_builder.py)."""
+    text = fx.Section(b".text", 0x1000, b"\xc3" * 16, fx.SCN_CODE)
+    blob = fx._Blob(0x2000)
+    imp = fx.add_imports(blob, imports, plus=plus)
+    rdata = fx.Section(b".rdata", 0x2000, bytes(blob.buf), fx.SCN_RDATA)
+    return fx.build_pe(machine=0x8664 if plus else 0x14C, plus=plus, sections=[text, rdata], entry_rva=0x1000,
+                       dirs={1: imp})
 
-    assert _ordinal_name("ws2_32.dll", 1) == "accept"
-    assert _ordinal_name("oleaut32.dll", 2) == "SysAllocString"
-    assert _ordinal_name("kernel32.dll", 7) == "ord7"
+
+IMPHASH_CASES = {
+    # extensions dropped (.dll, .ocx, .sys in any case) or kept, dotted names
+    "extensions": [("KERNEL32.DLL", ["GetProcAddress"]), ("foo.OCX", ["A"]), ("bar.Sys", ["B"]), ("baz.drv", ["C"]),
+                   ("noext", ["D"]), ("a.b.dll", ["E"]), ("x.exe", ["F"]), ("lib.", ["f"]), ("lib.dll.", ["h"])],
+    # ordinals named from pefile's tables (oleaut32, ws2_32, wsock32), unknown ones and others as ord<N>
+    "ordinals": [("wsock32.dll", [1, 2, 9999]), ("OLEAUT32.dll", [2, 9999, 400]), ("ws2_32.dll", [23, 500]),
+                 ("kernel32.dll", [7]), ("ws2_32", [3])],
+    "repeated_and_case": [("k.dll", ["a", "GetPROCAddress"]), ("user32.dll", ["b"]), ("K.dll", ["c", ""])],
+}
+
+
+@pytest.mark.parametrize("plus", [False, True])
+@pytest.mark.parametrize("case", sorted(IMPHASH_CASES))
+def test_imphash_equals_pefile_on_crafted_imports(case, plus):
+    data = _with_imports(IMPHASH_CASES[case], plus)
+    imphash = raws(data)["pe_imports"]["imphash"]
+    assert imphash == pefile.PE(data=data).get_imphash() != ""
+
+
+def test_imphash_of_libraries_without_functions():
+    # a library listed with no function: no imphash at all, as pefile says (LIEF: the md5 of "")
+    data = _with_imports([("mscoree.dll", [])], plus=False)
+    assert raws(data)["pe_imports"]["imphash"] == pefile.PE(data=data).get_imphash() == ""
+    # next to a library with functions, LIEF's list keeps an empty item (a known difference from pefile)
+    data = _with_imports([("mscoree.dll", []), ("k.dll", ["a"])], plus=False)
+    assert raws(data)["pe_imports"]["imphash"] == hashlib.md5(b",k.a").hexdigest()
+    assert pefile.PE(data=data).get_imphash() == hashlib.md5(b"k.a").hexdigest()
 
 
 def test_fixtures_deterministic_and_valid_ones_parse_with_lief():
@@ -118,18 +150,135 @@ def test_fixtures_deterministic_and_valid_ones_parse_with_lief():
         assert lief.PE.parse(FIXTURES[name]) is not None, name
 
 
-@pytest.mark.parametrize("name", sorted(FIXTURES))
+def _with_certificate_table(data: bytes) -> bytes:
+    """``data`` with a WIN_CERTIFICATE (PKCS#7 type, content not a valid signature) appended and the
+    certificate-table directory entry pointing at it (a file offset, as the spec says)."""
+    pad = bytes(-len(data) % 8)
+    cert = struct.pack("<IHH", 8 + 24, 0x0200, 0x0002) + b"not a PKCS#7 signature!"[:24]
+    out = bytearray(data + pad + cert)
+    lfanew = struct.unpack_from("<I", out, 0x3C)[0]
+    (magic,) = struct.unpack_from("<H", out, lfanew + 24)
+    entry = lfanew + 24 + (96 if magic == 0x10B else 112) + 4 * 8
+    struct.pack_into("<II", out, entry, len(data) + len(pad), len(cert))
+    return bytes(out)
+
+
+EVERY = {**FIXTURES, "pe32_certificate_table": _with_certificate_table(FIXTURES["pe32_minimal"])}
+DOTNET_ABSENT = {**dict.fromkeys(REGISTRY["pe_dotnet"].raw_type.names), "present": False, "streams": []}
+# ECMA-335 II.22 table numbers of the tables pe_dotnet counts
+ECMA_TABLES = {"module": 0x00, "type_ref": 0x01, "type_def": 0x02, "field": 0x04, "method_def": 0x06,
+               "param": 0x08, "member_ref": 0x0A, "assembly": 0x20, "assembly_ref": 0x23}
+
+
+def _expected_dotnet(data: bytes) -> dict:
+    """The CLR header and metadata root as dnfile reads them; row counts from the builder's table
+    (dnfile cannot read the fixture's tables, which are row counts without rows)."""
+    import logging
+
+    import dnfile
+
+    logging.disable(logging.WARNING)  # dnfile warns about the rows the fixture leaves out
+    try:
+        dn = dnfile.dnPE(data=data)
+    finally:
+        logging.disable(logging.NOTSET)
+    if dn.net is None:
+        return DOTNET_ABSENT
+    c, md = dn.net.struct, dn.net.metadata
+    return {"present": True, "cb": c.cb, "runtime_major": c.MajorRuntimeVersion,
+            "runtime_minor": c.MinorRuntimeVersion, "flags": c.Flags, "entry_point_token": c.EntryPointTokenOrRva,
+            "metadata_rva": c.MetaDataRva, "metadata_size": c.MetaDataSize, "resources_size": c.ResourcesSize,
+            "strong_name_size": c.StrongNameSignatureSize, "vtable_fixups_size": c.VTableFixupsSize,
+            "metadata_version": md.struct.Version.rstrip(b"\x00").decode(),
+            "streams": [s.struct.Name.decode() for s in md.streams_list],
+            "table_rows": {k: fx.DOTNET_ROWS.get(t, 0) for k, t in ECMA_TABLES.items()}}
+
+
+# The bit flips hit KERNEL32's thunk list: pefile drops the whole library ("Invalid entries, aborting
+# parsing"), LIEF (binfeat's parser, and EMBER's) keeps the one function still readable. By hand:
+BITFLIP_IMPORTS = {
+    "libraries": [{"name": "KERNEL32.dll", "functions": ["GetProcAddress"]},
+                  {"name": "WS2_32.dll", "functions": ["ord23", "ord3"]},
+                  {"name": "user32.dll", "functions": ["MessageBoxA"]}],
+    "imphash": hashlib.md5(b"kernel32.getprocaddress,ws2_32.socket,ws2_32.closesocket,user32.messageboxa").hexdigest(),
+    "truncated": False,
+}
+# and its export directory: pefile gives up on it ("Error parsing export directory"), LIEF lists the
+# two exports with the names it cannot read as ""
+BITFLIP_EXPORTS = {"functions": ["", ""], "truncated": False}
+
+
+@pytest.mark.parametrize("name", sorted(EVERY))
 def test_every_group_on_every_fixture(name):
-    data = FIXTURES[name]
+    """Each group's raw value equals what pefile (dnfile for .NET) and the bytes say, on every fixture
+    that parses; the vector is finite and zero exactly where the raw value is empty."""
+    data = EVERY[name]
     try:
         p = parse(data)
     except ParseError:
-        assert name not in VALID
+        # refused: pefile refuses it too, or finds 65,535 sections in it
+        assert name in (*MUST_FAIL, "pe_absurd_sections")
+        if name in MUST_FAIL:
+            with pytest.raises(pefile.PEFormatError):
+                pe_expect.load(data)
+        else:
+            assert pe_expect.load(data).FILE_HEADER.NumberOfSections == 0xFFFF
         return
-    gen = general_for("pe")(p)
-    assert tuple(gen) == GENERAL_FIELDS and all(type(v) is int for v in gen.values())
-    for g in PE_GROUPS:
-        check_raw(g, g.compute(p))
+    r = {g.name: g.compute(p) for g in PE_GROUPS}
+    vectors = {g.name: check_raw(g, r[g.name]) for g in PE_GROUPS}
+    pe = pe_expect.load(data)
+    assert r["pe_header"] == pe_expect.header(pe)
+    expected_sections = pe_expect.sections(pe)
+    assert r["pe_section"]["entry"] == expected_sections["entry"]
+    assert [s["entropy"] for s in r["pe_section"]["sections"]] == pytest.approx(
+        [s["entropy"] for s in expected_sections["sections"]], abs=1e-9)
+    assert [{**s, "entropy": 0} for s in r["pe_section"]["sections"]] == [
+        {**s, "entropy": 0} for s in expected_sections["sections"]]
+    expected_imports = BITFLIP_IMPORTS if name == "pe_bitflip" else pe_expect.imports(pe)
+    expected_exports = BITFLIP_EXPORTS if name == "pe_bitflip" else pe_expect.exports(pe)
+    assert r["pe_imports"] == expected_imports
+    assert r["pe_exports"] == expected_exports
+    assert r["pe_data_directories"] == pe_expect.directories(pe)
+    assert r["pe_rich"] == pe_expect.rich(pe, data)
+    auth = r["pe_authenticode"]
+    assert {k: auth[k] for k in ("present", "dir_offset", "dir_size", "dir_in_file")} == \
+        pe_expect.authenticode_directory(pe, len(data))
+    assert (auth["signatures"], auth["certificates"], auth["signers"]) == (0, 0, 0)  # none parses as PKCS#7
+    ov, expected_ov = r["pe_overlay"], pe_expect.overlay(pe, data)
+    assert {**ov, "entropy": 0} == {**expected_ov, "entropy": 0}
+    assert ov["entropy"] == pytest.approx(expected_ov["entropy"], abs=1e-12)
+    dotnet = r["pe_dotnet"]
+    expected_dotnet = _expected_dotnet(data)
+    assert {k: dotnet[k] for k in expected_dotnet if k != "streams"} == \
+        {k: v for k, v in expected_dotnet.items() if k != "streams"}
+    assert [s["name"] for s in dotnet["streams"]] == expected_dotnet["streams"]
+    assert general_for("pe")(p) == {
+        **pe_expect.general(pe), "exports": len(expected_exports["functions"]),
+        "imports": sum(len(lib["functions"]) for lib in expected_imports["libraries"])}
+    # a vector is zero exactly where its raw value holds nothing
+    assert vectors["pe_header"].any() and vectors["pe_section"].any()
+    assert vectors["pe_data_directories"].any() == any(d["size"] or d["virtual_address"]
+                                                       for d in r["pe_data_directories"][:15])
+    assert vectors["pe_imports"].any() == bool(r["pe_imports"]["libraries"])
+    assert vectors["pe_exports"].any() == bool(r["pe_exports"]["functions"])
+    assert vectors["pe_rich"].any() == r["pe_rich"]["present"]
+    assert vectors["pe_overlay"].any() == r["pe_overlay"]["present"]
+    assert vectors["pe_authenticode"].any() == auth["present"]
+    assert vectors["pe_dotnet"].any() == dotnet["present"]
+
+
+def test_every_fixture_exercises_every_group():
+    """Across the fixtures, each group sees a file where its raw value holds something, so a group
+    that returned zeros or empty values would fail test_every_group_on_every_fixture."""
+    seen = dict.fromkeys((g.name for g in PE_GROUPS), False)
+    for data in EVERY.values():
+        try:
+            p = parse(data)
+        except ParseError:
+            continue
+        for g in PE_GROUPS:
+            seen[g.name] |= bool(g.vector(g.compute(p)).any())
+    assert all(seen.values()), seen
 
 
 @pytest.mark.parametrize("name", MUST_FAIL)
@@ -374,6 +523,52 @@ def test_damaged_fixtures_values():
     )
 
 
+def _overlay_variant(*edits: tuple) -> bytes:
+    """pe32plus_minimal (sections .text/.rdata/.data at RVA 0x1000/0x2000/0x3000, raw data at
+    0x400/0x600/0x800, 0x200 bytes each; overlay 0xA00-0xC00) with (field, value...) edits."""
+    base = FIXTURES["pe32plus_minimal"]
+    opt = struct.unpack_from("<I", base, 0x3C)[0] + 24
+    at = {"section_alignment": (opt + 32, "<I"), "debug_dir": (opt + 112 + 6 * 8, "<II")}
+    for i in range(3):
+        for field, off in (("vsize", 8), ("rva", 12), ("raw_size", 16), ("raw_ptr", 20)):
+            at[f"{field}{i}"] = (opt + 240 + 40 * i + off, "<I")
+    buf = bytearray(base)
+    for field, *values in edits:
+        where, fmt = at[field]
+        struct.pack_into(fmt, buf, where, *values)
+    return bytes(buf)
+
+
+# Each case turns on one rule of the overlay start (docs/architecture.md, "PE rules that are not
+# EMBER's"); the expected offset is worked out by hand, and pefile must agree
+OVERLAY_CASES = {
+    # a debug directory at RVA 0x3010 (.data, raw 0x800): offset 0x810, ends at 0x810 + 0x250
+    "directory_ends_in_the_overlay": ([("debug_dir", 0x3010, 0x250)], 0xA60),
+    # .data's raw pointer 0x810 is read from 0x800 (rounded down to 512): the directory still at 0x810
+    "raw_pointer_rounded_down_to_512": ([("raw_ptr2", 0x810), ("debug_dir", 0x3010, 0x250)], 0xA60),
+    # .data claims 64 KiB of raw data past the file's end: it maps its VirtualSize (0x20) only, so
+    # RVA 0x3030 is in no section (and past the file: not located); .data's claim is ignored, .rdata ends the image
+    "raw_size_past_eof_maps_the_virtual_size": ([("raw_size2", 0x10000), ("debug_dir", 0x3030, 0x250)], 0x800),
+    # .rdata's VirtualSize 0x5000 would cover .data's RVAs: it is cut where .data starts
+    "section_cut_where_the_next_starts": ([("vsize1", 0x5000), ("debug_dir", 0x3010, 0x250)], 0xA60),
+    # SectionAlignment 0x200 (below the page): RVAs rounded to the FileAlignment; .data's raw pointer
+    # equals its RVA (0x810) and is read there unrounded: RVA 0x820 -> 0x810 + (0x820 - 0x800)
+    "low_alignment_reads_at_the_rva": ([("section_alignment", 0x200), ("rva0", 0x400), ("rva1", 0x600),
+                                        ("rva2", 0x810), ("raw_ptr2", 0x810), ("debug_dir", 0x820, 0x250)], 0xA80),
+    # an RVA in no section but inside the file is its own offset: 0x300 + 0x900 reaches the file's end
+    "rva_in_the_headers_is_its_offset": ([("debug_dir", 0x300, 0x900)], None),
+    "none": ([], 0xA00),
+}
+
+
+@pytest.mark.parametrize("case", sorted(OVERLAY_CASES))
+def test_overlay_start_rules(case):
+    edits, expected = OVERLAY_CASES[case]
+    data = _overlay_variant(*edits)
+    assert raws(data)["pe_overlay"]["offset"] == expected
+    assert pe_expect.load(data).get_overlay_data_start_offset() == expected
+
+
 def _mutants(seed: int, n: int) -> list[bytes]:
     rng = random.Random(seed)
     bases = [FIXTURES[k] for k in VALID]
@@ -413,6 +608,20 @@ def test_mutants_parse_or_raise_parse_error_and_groups_never_fail():
                 failures.append(f"mutant {i} {g.name}: {type(exc).__name__}: {exc}")
     assert not failures, failures[:5]
     assert time.perf_counter() - t0 < 60
+
+
+def test_mutants_overlay_equals_pefile():
+    """Bit flips, truncations and absurd header values: where both parse, the overlay start is pefile's."""
+    compared = 0
+    for i, data in enumerate(_mutants(20261123, 300)):
+        try:
+            p = parse(data)
+            pe = pe_expect.load(data)
+        except (ParseError, pefile.PEFormatError):
+            continue
+        compared += 1
+        assert REGISTRY["pe_overlay"].compute(p)["offset"] == pe.get_overlay_data_start_offset(), f"mutant {i}"
+    assert compared >= 250
 
 
 # ---------------------------------------------------------------------------------------------
