@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import find_packages, setup
 
 HERE = Path(__file__).parent
 
@@ -31,7 +31,7 @@ setup(
     long_description=(HERE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.11",
-    packages=["extract", "jobs", "airflow_ops", "benchmarks"],
+    packages=find_packages(include=["extract", "extract.*", "jobs", "jobs.*", "airflow_ops", "airflow_ops.*", "benchmarks", "benchmarks.*"]),
     package_data={"benchmarks": ["*.json", "*.txt"], "jobs": ["*.properties"]},
     install_requires=[
         *FEATURE_PINS,
