@@ -8,6 +8,7 @@ from pathlib import Path
 from setuptools import find_packages, setup
 
 HERE = Path(__file__).parent
+PACKAGES = ("extract", "jobs", "airflow_ops", "benchmarks")  # and their subpackages
 
 # Every dependency whose upgrade could change a feature's value is bounded on both sides:
 # a new parser, hash or numeric library means a new feature_version, decided by us, not by pip.
@@ -31,7 +32,7 @@ setup(
     long_description=(HERE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.11",
-    packages=find_packages(include=["extract", "extract.*", "jobs", "jobs.*", "airflow_ops", "airflow_ops.*", "benchmarks", "benchmarks.*"]),
+    packages=find_packages(include=[f"{p}{tail}" for p in PACKAGES for tail in ("", ".*")]),
     package_data={"benchmarks": ["*.json", "*.txt"], "jobs": ["*.properties"]},
     install_requires=[
         *FEATURE_PINS,
