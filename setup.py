@@ -32,7 +32,7 @@ setup(
     long_description=(HERE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.11",
-    packages=["extract", "jobs", "airflow_ops", "benchmarks"],
+    packages=["binfeat", "extract", "jobs", "airflow_ops", "benchmarks"],
     package_data={"benchmarks": ["*.json", "*.txt"], "jobs": ["*.properties"]},
     install_requires=[
         *FEATURE_PINS,
@@ -61,5 +61,5 @@ setup(
         ],
         "bench": ["matplotlib>=3.8"],
     },
-    entry_points={"console_scripts": ["binfeat=jobs.cli:main"]},
+    entry_points={"console_scripts": ["binfeat=binfeat.cli:main"]},
 )
