@@ -57,6 +57,8 @@ def _column(table: pa.Table, name: str, where: str) -> list:
                 continue
             try:
                 values[n - 1] = int(v)
+                if values[n - 1] < 0:
+                    raise ValueError(v)
             except (TypeError, ValueError):
                 raise InputError(f"manifest {where}: entry {n} has size {v!r}, not a number of bytes") from None
         return values
