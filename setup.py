@@ -8,7 +8,7 @@ from pathlib import Path
 from setuptools import find_packages, setup
 
 HERE = Path(__file__).parent
-PACKAGES = ("extract", "jobs", "airflow_ops", "benchmarks")  # and their subpackages
+PACKAGES = ("binfeat", "extract", "jobs", "airflow_ops", "benchmarks")  # and their subpackages
 
 # Every dependency whose upgrade could change a feature's value is bounded on both sides:
 # a new parser, hash or numeric library means a new feature_version, decided by us, not by pip.
@@ -64,5 +64,5 @@ setup(
         ],
         "bench": ["matplotlib>=3.8"],
     },
-    entry_points={"console_scripts": ["binfeat=jobs.cli:main"]},
+    entry_points={"console_scripts": ["binfeat=binfeat.cli:main"]},
 )

@@ -50,7 +50,7 @@ def plan_million(n: int, cores: int, repeat: int) -> dict[str, Any]:
     ]
     rss_inputs = hwm_mib()
     try:
-        from jobs.extract_features import _make_plan
+        from jobs.planning import plan_inputs as _make_plan
     except ImportError:  # the job's own wrapper (InputFile -> tuples) is internal; measure what exists
         _make_plan = None
     times_core: list[float] = []

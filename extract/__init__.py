@@ -6,8 +6,10 @@ compiled kernels are set up on first use.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from extract.paths import path_bytes, path_text
 from extract.version import __version__
 
 if TYPE_CHECKING:
@@ -16,23 +18,60 @@ if TYPE_CHECKING:
     from extract.extractor import ExtractOptions
 
 __all__ = [
-    "FEATURE_VERSION", "ExtractOptions", "__version__", "extract_batch", "extract_file", "output_schema",
-    "vector_layout",
+    "FEATURE_VERSION", "ExtractOptions", "__version__", "error_rows", "extract_batch", "extract_file",
+    "output_schema", "path_bytes", "path_text", "vector_layout",
 ]
 
 
-def extract_file(path: str, options: ExtractOptions | None = None) -> dict:
-    """One row for one file (column name -> value; ``vector`` as a float32 numpy array, or None)."""
+def extract_file(path: str | bytes, options: ExtractOptions | None = None) -> dict:
+    """One row for one file (column name -> value; ``vector`` as a float32 numpy array, or None).
+
+    ``path`` is a text form (:mod:`extract.paths`; an ordinary name is its own) or the name's bytes;
+    the row's ``path`` is the text form.
+    """
     from extract.extractor import extractor_for
 
     return extractor_for(options).extract(path)
 
 
 def extract_batch(batch: pa.RecordBatch | pa.Table, options: ExtractOptions | None = None) -> pa.RecordBatch:
-    """One output row per input row, same order: input columns ``path`` and optional ``content``."""
+    """One output row per input row, same order: input columns ``path`` and optional ``content``.
+
+    ``path`` holds text forms (:mod:`extract.paths`), as the output's ``path`` column does.
+    """
     from extract.extractor import extractor_for
 
     return extractor_for(options).extract_batch(batch)
+
+
+def error_rows(paths: Sequence[str | bytes], messages: Sequence[str]) -> pa.RecordBatch:
+    """Rows with status ``error`` for inputs that were never extracted, in the contract schema.
+
+    For a caller that knows a file cannot be read (a symlink it does not follow, a listing error):
+    the rows equal what extraction gives an unreadable file (identity null, ``format`` unknown,
+    no vector, the versions filled in), with ``error`` set to each message. Nothing in an error row
+    depends on ExtractOptions.
+    """
+    import pyarrow as pa
+
+    from extract.paths import canonical_path
+    from extract.version import feature_version, parser_name
+
+    if len(paths) != len(messages):
+        raise ValueError(f"{len(paths)} paths but {len(messages)} messages")
+    n = len(paths)
+    given = {
+        "path": [canonical_path(p) for p in paths],
+        "format": ["unknown"] * n,
+        "status": ["error"] * n,
+        "error": list(messages),
+        "feature_version": [feature_version()] * n,
+        "binfeat_version": [__version__] * n,
+        "parser": [parser_name()] * n,
+    }
+    schema = output_schema()
+    arrays = [pa.array(given[f.name], f.type) if f.name in given else pa.nulls(n, f.type) for f in schema]
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
 def output_schema() -> pa.Schema:

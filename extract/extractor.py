@@ -27,6 +27,7 @@ from extract.groups.bytelevel import ByteContext
 from extract.groups.general import general_fields
 from extract.isolation import ParserWorker, WorkerFailure
 from extract.kernels import ByteScanner
+from extract.paths import canonical_path, path_bytes
 from extract.registry import FORMATS, FeatureGroup
 from extract.version import __version__, feature_version, parser_name
 from extract.worker import one_line, structural_raw
@@ -165,8 +166,9 @@ class Extractor:
 
     def _open(self, path: str) -> tuple[int, os.stat_result]:
         # stat first: opening a socket fails with a confusing error, and a FIFO must never be read
-        _check_regular(os.stat(path))
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        raw = path_bytes(path)  # the path column's text form names these bytes (extract.paths)
+        _check_regular(os.stat(raw))
+        fd = os.open(raw, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
         try:
             st = os.fstat(fd)  # what was opened, in case the path changed after the stat
             _check_regular(st)
@@ -188,6 +190,8 @@ class Extractor:
             return self._error_row(path, f"read: {exc}")
         except OSError as exc:
             return self._error_row(path, f"read: {exc.strerror or one_line(exc)}")
+        except ValueError as exc:  # a malformed text form, a NUL byte
+            return self._error_row(path, f"path: {exc}")
         try:
             head = os.pread(fd, HEAD_BYTES, 0)
         except OSError as exc:
@@ -327,7 +331,7 @@ class Extractor:
         WINDOW_FILES files and about WINDOW_BYTES read whole): their structural requests go to the
         parser worker together, so it parses ahead while this process runs the byte kernels, and
         their md5s are computed side by side."""
-        paths = list(paths)
+        paths = [canonical_path(p) for p in paths]
         contents = list(contents) if contents is not None else [None] * len(paths)
         if len(contents) != len(paths):
             raise ValueError(f"{len(paths)} paths but {len(contents)} contents")
@@ -371,7 +375,7 @@ class Extractor:
             # sent before the window is read: only a caller's own content travels, else the worker
             # reads the file itself
             requests = {pl.index: {"format": pl.format, "size": pl.size, "data": pl.content,
-                                   "path": pl.path if pl.content is None else None}
+                                   "path": path_bytes(pl.path) if pl.content is None else None}
                         for pl in plans if isinstance(pl, _Plan) and pl.structural}
             if requests:
                 replies = _Replies(self._parser_worker(), requests)
@@ -522,7 +526,7 @@ def _read_all(fd: int, size: int) -> bytes:
 
 
 def _read_path(path: str) -> bytes:
-    with open(path, "rb") as f:
+    with open(path_bytes(path), "rb") as f:
         return f.read()
 
 

@@ -1,7 +1,7 @@
 """Atomic publication of a Parquet dataset and its run summary.
 
-The job writes into a hidden temporary sibling of OUTPUT; only a complete write is moved into place.
-When OUTPUT already exists the two directories are exchanged with one ``renameat2(RENAME_EXCHANGE)``
+The job writes into a hidden folder next to OUTPUT (:mod:`jobs.staging`); only a complete write is
+moved into place. When OUTPUT already exists the two directories are exchanged with one ``renameat2(RENAME_EXCHANGE)``
 call (Linux), so a reader opening OUTPUT sees either the whole previous dataset or the whole new
 one; where that call is unavailable, two renames leave a window of microseconds without OUTPUT but
 never a partial dataset.
@@ -13,7 +13,7 @@ import ctypes
 import ctypes.util
 import json
 import os
-import shutil
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -43,16 +43,18 @@ def check_output(output: str) -> None:
         raise OutputError(f"OUTPUT's parent directory does not exist: {out.parent}")
     if not os.access(out.parent, os.W_OK | os.X_OK):
         raise OutputError(f"OUTPUT's parent directory is not writable: {out.parent}")
+    try:  # what the run will do there first (os.access says yes to root, even under /proc)
+        os.rmdir(tempfile.mkdtemp(prefix=f".{out.name}.binfeat-probe-", dir=out.parent))
+    except OSError as exc:
+        raise OutputError(
+            f"cannot create folders next to OUTPUT ({exc.strerror or exc}): choose an OUTPUT on a writable "
+            f"filesystem: {out}"
+        ) from None
     if out.exists() or out.is_symlink():
         if not out.is_dir() or out.is_symlink():
             raise OutputError(f"OUTPUT exists and is not a directory: {out}")
         if not (out / SUMMARY_IN_DATASET).exists() and any(out.iterdir()):
             raise OutputError(f"OUTPUT exists and is not a binfeat output, refusing to replace it: {out}")
-
-
-def temp_sibling(output: str, tag: str) -> Path:
-    out = Path(output).absolute()
-    return out.with_name(f".{out.name}.{tag}-{uuid.uuid4().hex[:8]}")
 
 
 def _rename_exchange(a: Path, b: Path) -> bool:
@@ -69,24 +71,30 @@ def _rename_exchange(a: Path, b: Path) -> bool:
     return rc == 0
 
 
-def publish(tmp_dir: str | os.PathLike, output: str | os.PathLike) -> None:
-    """Move a completely written ``tmp_dir`` to ``output``, replacing an old output atomically."""
-    tmp, out = Path(tmp_dir), Path(output).absolute()
+def publish(dataset: str | os.PathLike, output: str | os.PathLike, previous: str | os.PathLike) -> None:
+    """Move a completely written ``dataset`` to ``output``; an old output ends up at ``previous``.
+
+    ``previous`` (a path that does not exist yet, on the same filesystem: inside the run's own
+    folder) is the caller's to delete; where ``renameat2`` works, ``dataset`` itself holds the old
+    output afterwards and ``previous`` is not used.
+    """
+    src, out = Path(dataset), Path(output).absolute()
     if not out.exists():
-        os.rename(tmp, out)
+        os.rename(src, out)
         return
-    if _rename_exchange(tmp, out):
-        shutil.rmtree(tmp, ignore_errors=True)  # tmp now holds the previous output
+    if _rename_exchange(src, out):
         return
-    old = temp_sibling(str(out), "old")
-    os.rename(out, old)
-    os.rename(tmp, out)
-    shutil.rmtree(old, ignore_errors=True)
+    os.rename(out, previous)
+    os.rename(src, out)
 
 
-def write_json_atomic(path: str | os.PathLike, data: dict) -> None:
-    """Write JSON via a temporary file and rename, so a reader never sees half a summary."""
+def write_json_atomic(path: str | os.PathLike, data: dict, *, tmp_dir: str | os.PathLike | None = None) -> None:
+    """Write JSON via a temporary file and rename, so a reader never sees half a summary.
+
+    ``tmp_dir`` (same filesystem) holds the temporary file, so a kill in between leaves nothing
+    next to ``path``; by default it is ``path``'s own folder.
+    """
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+    tmp = Path(tmp_dir or path.parent) / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     os.replace(tmp, path)

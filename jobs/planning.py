@@ -14,8 +14,16 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from jobs.inputs import InputFile
+
+# One planned input as the executors get it (small to pickle): (path, size, label, sha256, error),
+# the path in its text form (extract.paths), error set when the listing already knows why not.
+PlanEntry = tuple[str, int, "str | None", "str | None", "str | None"]
 
 DEFAULT_PER_FILE_COST = 64 * 1024  # bytes-equivalent of the fixed work per file (~1 ms)
 # extract runs at ~160 MB per CPU-second on executables once warm, and a task costs ~20-40 ms of
@@ -102,3 +110,19 @@ def partition_loads(
     """The cost of each planned partition (for logs, tests and the benchmark)."""
     arr = np.asarray(sizes, dtype=np.int64)
     return [int(arr[p].sum()) + per_file_cost * len(p) for p in plan]
+
+
+def plan_inputs(
+    inputs: Sequence[InputFile], cores: int, partitions: int | None, per_file_cost: int = DEFAULT_PER_FILE_COST
+) -> list[list[PlanEntry]]:
+    """The job's plan: ``inputs`` bin-packed (``partitions`` forces their number), as plan entries."""
+    from extract.paths import canonical_path
+
+    sizes = [f.size for f in inputs]
+    target = None
+    if partitions:
+        total = sum(sizes) + per_file_cost * len(sizes)
+        target = max(1, -(-total // partitions))
+    plan = plan_partitions(sizes, cores=cores, per_file_cost=per_file_cost, target_bytes=target)
+    entries = [(canonical_path(f.path), f.size, f.label, f.sha256, f.error) for f in inputs]
+    return [[entries[i] for i in part] for part in plan]

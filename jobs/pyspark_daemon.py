@@ -4,7 +4,7 @@ Spark starts one daemon per executor (``spark.python.daemon.module``) and forks 
 from it per concurrent task slot. With the stock daemon (``pyspark.daemon``) every worker then
 imports pyarrow, numba and extract and loads the compiled byte kernels on its own (~1.5 CPU-s each,
 more when numba's cache misses); here the daemon does it once and the forked workers share it
-(copy-on-write, and frozen for the garbage collector, see ``jobs.extract_features.prepare_worker``).
+(copy-on-write, and frozen for the garbage collector, see ``jobs.warmup.prepare_worker``).
 A worker that Spark replaces (after an idle minute, or a crash) starts warm too.
 
 ``jobs.session.spark_session`` sets it for local masters, where the executors' PYTHONPATH holds
@@ -29,7 +29,7 @@ def preload() -> None:
     saved = os.dup(1)
     try:
         os.dup2(2, 1)
-        from jobs.extract_features import prepare_worker
+        from jobs.warmup import prepare_worker
 
         prepare_worker(None)
     finally:

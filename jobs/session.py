@@ -7,6 +7,7 @@ Works both when Python starts the JVM itself (``binfeat extract``, tests) and un
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -29,6 +30,75 @@ LOG4J2_FILE = Path(__file__).with_name("log4j2.properties")
 # share of the extraction job is too small for C2's faster code to pay back.
 COORDINATOR_JVM_OPTIONS = "-XX:TieredStopAtLevel=1"
 DAEMON_MODULE = "jobs.pyspark_daemon"
+
+# Attempts per task in local mode. Spark gives a plain local[N] task ONE attempt (spark.task.maxFailures
+# does not apply there), so one Python worker dying would fail the whole job; local[N,F] retries.
+LOCAL_TASK_ATTEMPTS = 4  # Spark's own default for spark.task.maxFailures on a cluster
+DEFAULT_MASTER = f"local[*,{LOCAL_TASK_ATTEMPTS}]"
+_LOCAL = re.compile(r"local(?:\[(?P<threads>[^,\]]*?)(?:\s*,\s*(?P<attempts>[^\]]*))?\])?")
+_LOCAL_CLUSTER = re.compile(r"local-cluster\[\s*[1-9]\d*\s*,\s*[1-9]\d*\s*,\s*[1-9]\d*\s*\]")
+_STANDALONE = re.compile(r"spark://[^\s:/,]+:\d{1,5}(?:,[^\s:/,]+:\d{1,5})*/?")
+
+
+class MasterError(ValueError):
+    """The Spark master URL cannot work; one line saying what to give instead."""
+
+
+def check_master(master: str | None, environ: dict | None = None) -> None:
+    """Refuse, before Spark starts, a master that Spark would refuse with a Java stack trace."""
+    if master is None:
+        return
+    env = os.environ if environ is None else environ
+    m = _LOCAL.fullmatch(master)
+    if m:
+        threads, attempts = m.group("threads"), m.group("attempts")
+        if (threads is not None and not (threads == "*" or _positive(threads))) or (
+            attempts is not None and not _positive(attempts)
+        ):
+            raise MasterError(
+                f"bad local master {master!r}: use local, local[N], local[*] or local[N,F] "
+                "(N threads or *, F attempts per task; both positive integers)"
+            )
+        return
+    if master.startswith("local-cluster"):
+        if not _LOCAL_CLUSTER.fullmatch(master):
+            raise MasterError(f"bad master {master!r}: use local-cluster[WORKERS,CORES,MEMORY_MB]")
+        return
+    if master.startswith("spark://"):
+        if not _STANDALONE.fullmatch(master):
+            raise MasterError(f"bad standalone master {master!r}: use spark://HOST:PORT (e.g. spark://10.0.0.5:7077)")
+        return
+    if master == "yarn":
+        if not (env.get("HADOOP_CONF_DIR") or env.get("YARN_CONF_DIR")):
+            raise MasterError(
+                "--master yarn needs the cluster's Hadoop configuration: set HADOOP_CONF_DIR (or YARN_CONF_DIR) "
+                "to the folder holding yarn-site.xml"
+            )
+        return
+    if master.startswith("k8s://") and len(master) > len("k8s://"):
+        return
+    raise MasterError(
+        f"unknown Spark master {master!r}: use local[N], spark://HOST:PORT, yarn or k8s://https://HOST:PORT"
+    )
+
+
+def _positive(text: str) -> bool:
+    return text.isdigit() and int(text) > 0
+
+
+def with_task_retries(master: str | None) -> str:
+    """A local master with a retry count (local[2] -> local[2,4]); other masters unchanged.
+
+    Why: a Python worker that dies (killed, out of memory) fails its task; with one attempt per
+    task that is the whole job, where a retry in a fresh worker would have finished it.
+    """
+    if master is None:
+        return DEFAULT_MASTER
+    m = _LOCAL.fullmatch(master)
+    if not m or m.group("attempts") is not None:
+        return master
+    threads = m.group("threads") or "1"
+    return f"local[{threads},{LOCAL_TASK_ATTEMPTS}]"
 
 
 def under_spark_submit() -> bool:
@@ -54,7 +124,7 @@ def spark_session(
 ):
     """Create (or reuse) the SparkSession.
 
-    Defaults, applied only where nobody set the key already: master ``local[*]``, Arrow batch
+    Defaults, applied only where nobody set the key already: master ``local[*,4]``, Arrow batch
     limits, ``spark.pyspark.python`` = this interpreter (when Python starts the JVM itself, so
     executors run the same venv), log level WARN. For local masters the executors' PYTHONPATH gets
     this code's root so workers import binfeat without it being installed, their pyspark daemon is
@@ -64,6 +134,8 @@ def spark_session(
     tasks and carry small rows), so when Python starts the JVM itself the driver and executor
     JVMs get :data:`COORDINATOR_JVM_OPTIONS` in front of any given Java options (which win).
     ``conf`` entries always win. An existing session (``getOrCreate``) keeps its JVM options.
+    When Python starts the JVM itself, a local master without a retry count gets one
+    (:func:`with_task_retries`): ``local[2]`` runs as ``local[2,4]``.
     """
     from pyspark import SparkConf, SparkContext
     from pyspark.sql import SparkSession
@@ -73,9 +145,9 @@ def spark_session(
         SparkContext._ensure_initialized()  # attach to spark-submit's JVM so SparkConf sees its props
     sconf = SparkConf()
     if master:
-        sconf.setMaster(master)
+        sconf.setMaster(master if submitted else with_task_retries(master))
     elif not sconf.contains("spark.master"):
-        sconf.setMaster("local[*]")
+        sconf.setMaster(DEFAULT_MASTER)
     effective = sconf.get("spark.master")
     local = is_local_master(effective)
     if local and not submitted:

@@ -1,7 +1,8 @@
-"""Bad arguments and missing inputs: one line on stderr, exit code 2, and Spark never starts.
+"""Bad arguments and unusable INPUT/OUTPUT/master: one line on stderr, exit code 2, Spark never starts.
 
-Each case runs the CLI in a subprocess whose JAVA_HOME points nowhere: had the job tried to start
-Spark, it would fail differently (other message, other exit code, JVM output on stderr).
+Each case runs ``binfeat extract``'s main in this process with Spark's session factory replaced by one
+that fails the test; two cases also run as real processes whose JAVA_HOME points nowhere (had the
+job tried to start Spark, it would fail differently: other message, other exit code, JVM output).
 """
 
 from __future__ import annotations
@@ -12,14 +13,151 @@ import sys
 
 import pytest
 
+from jobs.extract_cli import build_parser, main
 from tests.jobs._support import REPO, child_env
 
 
-def _run(*args: str, cwd=None) -> subprocess.CompletedProcess:
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory):
+    t = tmp_path_factory.mktemp("cli-args")
+    (t / "in").mkdir()
+    (t / "in" / "a.bin").write_bytes(b"\x7fELF" + b"\0" * 60)
+    (t / "empty_dir").mkdir()
+    (t / "not_ours").mkdir()
+    (t / "not_ours" / "keep.txt").write_text("mine")
+    (t / "bad.jsonl").write_text('{"label": "x"}\n')
+    (t / "broken.jsonl").write_text('{"path": "a"}\n\n{not json\n')
+    (t / "not-objects.jsonl").write_text('{"path": "a"}\n[1, 2]\n')
+    (t / "mixed.jsonl").write_text('{"path": "a", "label": 1}\n{"path": "b", "label": "x"}\n')
+    (t / "short.csv").write_text("path,label\na,1\nb\n")
+    (t / "bad-size.csv").write_text("path,size\na,12\nb,lots\n")
+    return t
+
+
+def _cases():
+    i = "{t}/in"
+    o = "{t}/out"
+    return {
+        "no-args": ([], "the following arguments are required: INPUT, OUTPUT"),
+        "no-output": ([i], "the following arguments are required: OUTPUT"),
+        "missing-input": (["{t}/nope", o], "input not found: {t}/nope"),
+        "empty-glob": (["{t}/in/*.exe", o], "no files match '{t}/in/*.exe'"),
+        "empty-dir": (["{t}/empty_dir", o], "no input files found in {t}/empty_dir"),
+        "no-parent": ([i, "{t}/missing/out"], "OUTPUT's parent directory does not exist: {t}/missing"),
+        "not-ours": (
+            [i, "{t}/not_ours"], "OUTPUT exists and is not a binfeat output, refusing to replace it: {t}/not_ours"
+        ),
+        "output-is-file": ([i, "{t}/in/a.bin"], "OUTPUT exists and is not a directory: {t}/in/a.bin"),
+        "output-s3": ([i, "s3://bucket/out"], "OUTPUT must be a local or shared-filesystem path, got 's3://bucket/out'"),
+        "output-proc": (
+            [i, "/proc/binfeat-out"],
+            "cannot create folders next to OUTPUT (No such file or directory): choose an OUTPUT on a writable "
+            "filesystem: /proc/binfeat-out",
+        ),
+        "partitions-0": ([i, o, "--partitions", "0"], "argument --partitions: expected a positive integer, got '0'"),
+        "per-file-cost": (
+            [i, o, "--per-file-cost", "lots"],
+            "argument --per-file-cost: expected a size like 65536, 64k or 1m, got 'lots'",
+        ),
+        "parse-timeout": (
+            [i, o, "--parse-timeout", "-1"], "argument --parse-timeout: expected a positive number, got '-1'"
+        ),
+        "memory-limit": (
+            [i, o, "--memory-limit-mb", "64"],
+            "--memory-limit-mb must be >= 256, got 64: give a larger value (or leave the option out for the default)",
+        ),
+        "conf": ([i, o, "--conf", "novalue"], "argument --conf: expected KEY=VALUE, got 'novalue'"),
+        "unknown-flag": ([i, o, "--bogus"], "unrecognized arguments: --bogus"),
+        "input-type": (
+            [i, o, "--input-type", "zip"],
+            "argument --input-type: invalid choice: 'zip' (choose from 'auto', 'files', 'manifest')",
+        ),
+        "s3-endpoint": (
+            [i, o, "--s3-endpoint-url", "localhost:9000"],
+            "--s3-endpoint-url must start with http:// or https://, got 'localhost:9000'",
+        ),
+        "master-scheme": (
+            [i, o, "--master", "bogus://x"],
+            "unknown Spark master 'bogus://x': use local[N], spark://HOST:PORT, yarn or k8s://https://HOST:PORT",
+        ),
+        "master-local": (
+            [i, o, "--master", "local[abc]"],
+            "bad local master 'local[abc]': use local, local[N], local[*] or local[N,F] (N threads or *, F attempts "
+            "per task; both positive integers)",
+        ),
+        "master-yarn": (
+            [i, o, "--master", "yarn"],
+            "--master yarn needs the cluster's Hadoop configuration: set HADOOP_CONF_DIR (or YARN_CONF_DIR) to the "
+            "folder holding yarn-site.xml",
+        ),
+        "master-standalone": (
+            [i, o, "--master", "spark://host"],
+            "bad standalone master 'spark://host': use spark://HOST:PORT (e.g. spark://10.0.0.5:7077)",
+        ),
+        "manifest-no-path": (["{t}/bad.jsonl", o], "manifest {t}/bad.jsonl: entry 1 has no 'path' (nor 'sha256')"),
+        "manifest-json": (
+            ["{t}/broken.jsonl", o],
+            "manifest {t}/broken.jsonl line 3: invalid JSON (Missing a name for object member.)",
+        ),
+        "manifest-not-object": (
+            ["{t}/not-objects.jsonl", o], "manifest {t}/not-objects.jsonl line 2: expected a JSON object"
+        ),
+        "manifest-mixed-types": (
+            ["{t}/mixed.jsonl", o],
+            "manifest {t}/mixed.jsonl line 2: 'label' is a string here but a number on an earlier line: give it "
+            "one type on every line",
+        ),
+        "manifest-csv-row": (
+            ["{t}/short.csv", o],
+            "manifest {t}/short.csv: CSV parse error: Row #3: Expected 2 columns, got 1: b",
+        ),
+        "manifest-size": (
+            ["{t}/bad-size.csv", o], "manifest {t}/bad-size.csv: entry 2 has size 'lots', not a number of bytes"
+        ),
+        "manifest-with-include": (
+            ["{t}/bad.jsonl", o, "--include", "*.exe"],
+            "--include/--exclude choose among the files of a folder, glob or S3 prefix; a manifest lists exactly "
+            "its inputs (use --input-type files to extract the manifest file itself)",
+        ),
+        "include-nothing": ([i, o, "--include", "*.exe"], "no input files found in {t}/in"),
+        "s3-uri": (["s3://", o], "bad S3 URI 's3://': expected s3://bucket/prefix"),
+    }
+
+
+CASES = _cases()
+
+
+@pytest.fixture
+def no_spark(monkeypatch):
+    """Starting Spark fails the test; yarn's Hadoop configuration is absent."""
+    import jobs.session
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("Spark would have started")
+
+    monkeypatch.setattr(jobs.session, "spark_session", refuse)
+    monkeypatch.delenv("HADOOP_CONF_DIR", raising=False)
+    monkeypatch.delenv("YARN_CONF_DIR", raising=False)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_bad_argument_is_one_line_exit_2_before_spark(name, tree, no_spark, capsys):
+    argv, message = CASES[name]
+    code = main([a.format(t=tree) for a in argv])
+    out, err = capsys.readouterr()
+    assert (code, err, out) == (2, f"binfeat extract: error: {message.format(t=tree)}\n", "")
+    assert not (tree / "out").exists()
+    assert (tree / "not_ours" / "keep.txt").read_text() == "mine"
+    assert [p.name for p in tree.iterdir() if p.name.startswith(".")] == []  # no probe or run folder left
+
+
+def _process(*args: str) -> subprocess.CompletedProcess:
     env = child_env(JAVA_HOME="/nonexistent-java-binfeat-test")
+    env.pop("HADOOP_CONF_DIR", None)
+    env.pop("YARN_CONF_DIR", None)
     return subprocess.run(
-        [sys.executable, "-m", "jobs.extract_features", *args],
-        cwd=cwd or REPO,
+        [sys.executable, "-m", "binfeat", "extract", *args],
+        cwd=REPO,
         env={**env, "PYTHONPATH": str(REPO)},
         capture_output=True,
         text=True,
@@ -27,87 +165,29 @@ def _run(*args: str, cwd=None) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.fixture
-def tree(tmp_path):
-    (tmp_path / "in").mkdir()
-    (tmp_path / "in" / "a.bin").write_bytes(b"\x7fELF" + b"\0" * 60)
-    (tmp_path / "empty_dir").mkdir()
-    (tmp_path / "not_ours").mkdir()
-    (tmp_path / "not_ours" / "keep.txt").write_text("mine")
-    (tmp_path / "bad.jsonl").write_text('{"label": "x"}\n')
-    (tmp_path / "broken.jsonl").write_text("{not json\n")
-    return tmp_path
+@pytest.mark.parametrize("name", ["master-scheme", "memory-limit", "output-proc", "manifest-json"])
+def test_a_real_process_prints_one_line_and_exits_2(name, tree):
+    argv, message = CASES[name]
+    proc = _process(*[a.format(t=tree) for a in argv])
+    assert (proc.returncode, proc.stderr, proc.stdout) == (2, f"binfeat extract: error: {message.format(t=tree)}\n", "")
 
 
-def _cases(t):
-    i, o = str(t / "in"), str(t / "out")
-    return [
-        ([], "the following arguments are required: INPUT, OUTPUT"),
-        ([i], "the following arguments are required: OUTPUT"),
-        ([str(t / "nope"), o], f"input not found: {t / 'nope'}"),
-        ([str(t / "in" / "*.exe"), o], f"no files match {str(t / 'in' / '*.exe')!r}"),
-        ([str(t / "empty_dir"), o], f"no input files found in {t / 'empty_dir'}"),
-        ([i, str(t / "missing" / "out")], f"OUTPUT's parent directory does not exist: {t / 'missing'}"),
-        (
-            [i, str(t / "not_ours")],
-            f"OUTPUT exists and is not a binfeat output, refusing to replace it: {t / 'not_ours'}",
-        ),
-        ([i, str(t / "in" / "a.bin")], f"OUTPUT exists and is not a directory: {t / 'in' / 'a.bin'}"),
-        ([i, "s3://bucket/out"], "OUTPUT must be a local or shared-filesystem path, got 's3://bucket/out'"),
-        ([i, o, "--partitions", "0"], "argument --partitions: expected a positive integer, got '0'"),
-        (
-            [i, o, "--per-file-cost", "lots"],
-            "argument --per-file-cost: expected a size like 65536, 64k or 1m, got 'lots'",
-        ),
-        ([i, o, "--parse-timeout", "-1"], "argument --parse-timeout: expected a positive number, got '-1'"),
-        ([i, o, "--conf", "novalue"], "argument --conf: expected KEY=VALUE, got 'novalue'"),
-        ([i, o, "--bogus"], "unrecognized arguments: --bogus"),
-        (
-            [i, o, "--input-type", "zip"],
-            "argument --input-type: invalid choice: 'zip' (choose from 'auto', 'files', 'manifest')",
-        ),
-        (
-            [i, o, "--s3-endpoint-url", "localhost:9000"],
-            "--s3-endpoint-url must start with http:// or https://, got 'localhost:9000'",
-        ),
-        ([str(t / "bad.jsonl"), o], f"manifest {t / 'bad.jsonl'}: entry 1 has no 'path' (nor 'sha256')"),
-        (
-            [str(t / "broken.jsonl"), o],
-            f"manifest {t / 'broken.jsonl'} line 1: invalid JSON"
-            " (Expecting property name enclosed in double quotes)",
-        ),
-        (["s3://", o], "bad S3 URI 's3://': expected s3://bucket/prefix"),
-    ]
-
-
-def test_argument_errors_are_one_line_exit_2_before_spark(tree):
-    cases = _cases(tree)
-    for argv, message in cases:
-        proc = _run(*argv)
-        assert proc.returncode == 2, (argv, proc.returncode, proc.stderr)
-        assert proc.stderr == f"binfeat extract: error: {message}\n", argv
-        assert proc.stdout == ""
-    assert not (tree / "out").exists()
-    assert (tree / "not_ours" / "keep.txt").read_text() == "mine"
-
-
-def test_help_documents_every_option():
-    proc = _run("--help")
-    assert proc.returncode == 0
-    from jobs.extract_features import build_parser
-
+def test_help_documents_every_option(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
     for action in build_parser()._actions:
         for flag in action.option_strings:
-            assert flag in proc.stdout, flag
+            assert flag in out, flag
         if action.help and action.option_strings:
-            assert action.help.split()[0] in proc.stdout
-    assert "INPUT" in proc.stdout and "OUTPUT" in proc.stdout
-    assert "credentials" in proc.stdout
+            assert action.help.split()[0] in out
+    assert "INPUT" in out and "OUTPUT" in out and "credentials" in out
+    # what a folder input takes, and how to choose
+    assert "EVERY file below it" in out and "--include" in out and "manifest.jsonl" in out
 
 
-def test_help_touches_nothing(tree):
-    proc = _run(str(tree / "in"), str(tree / "out"), "--help")
-    assert proc.returncode == 0
+def test_help_touches_nothing(tree, no_spark, capsys):
+    assert main([str(tree / "in"), str(tree / "out"), "--help"]) == 0
+    out = capsys.readouterr().out
     assert not (tree / "out").exists()
     with pytest.raises(json.JSONDecodeError):
-        json.loads(proc.stdout)
+        json.loads(out)

@@ -165,3 +165,64 @@ def test_content_addressed_manifest_without_path(tmp_path):
     assert list_inputs(str(tmp_path / "manifest.jsonl")) == [
         InputFile(str(tmp_path / "ab" / sha), 7, sha256=sha)
     ]
+
+
+def test_include_and_exclude_choose_files_of_a_folder(tmp_path):
+    corpus = tmp_path / "corpus"
+    (corpus / "ab").mkdir(parents=True)
+    (corpus / "cd" / "deep").mkdir(parents=True)
+    for rel in ("manifest.jsonl", "README.md", "ab/abc1", "ab/abc2.dll", "cd/deep/x.exe", "cd/notes.md"):
+        (corpus / rel).write_bytes(b"z")
+
+    def listed(**kw):
+        return [os.path.relpath(f.path, corpus) for f in list_inputs(str(corpus), **kw)]
+
+    everything = ["README.md", "ab/abc1", "ab/abc2.dll", "cd/deep/x.exe", "cd/notes.md", "manifest.jsonl"]
+    assert listed() == everything  # a folder means every file in it, manifest and README included
+    assert listed(exclude=["manifest.jsonl", "*.md"]) == ["ab/abc1", "ab/abc2.dll", "cd/deep/x.exe"]
+    assert listed(include=["*.dll", "*.exe"]) == ["ab/abc2.dll", "cd/deep/x.exe"]  # by name, at any depth
+    assert listed(include=["ab/*"]) == ["ab/abc1", "ab/abc2.dll"]  # by path relative to the folder
+    assert listed(include=["cd/*"], exclude=["*.md"]) == ["cd/deep/x.exe"]  # '*' crosses '/'
+    assert listed(include=["[a]b/abc?"]) == ["ab/abc1"]
+    # a glob INPUT: patterns see each matched file's name
+    assert [os.path.basename(f.path) for f in list_inputs(str(corpus / "*.*"), exclude=["*.md"])] == ["manifest.jsonl"]
+    with pytest.raises(InputError, match="no files match"):
+        list_inputs(str(corpus / "*.nothing"), include=["*"])
+
+
+def test_listing_gives_text_forms_for_names_that_are_not_utf8(tmp_path):
+    base = os.fsencode(tmp_path)
+    for name in (b"bad\xff.bin", b"back\\slash", b"plain"):
+        with open(os.path.join(base, name), "wb") as f:
+            f.write(b"x" * len(name))
+    os.symlink(os.path.join(base, b"gone\xfe"), os.path.join(base, b"dangling\xfe"))
+    files = list_inputs(str(tmp_path))
+    assert [(f.path, f.size, f.error) for f in files] == [
+        (f"{tmp_path}/back\\\\slash", 10, None),
+        (f"{tmp_path}/bad\\xff.bin", 8, None),
+        (f"{tmp_path}/dangling\\xfe", 0, "dangling symbolic link"),
+        (f"{tmp_path}/plain", 5, None),
+    ]
+    # a glob and a single file given by their real names (as a shell passes them)
+    assert [f.path for f in list_inputs(os.fsdecode(base + b"/bad*"))] == [f"{tmp_path}/bad\\xff.bin"]
+    assert [f.path for f in list_inputs(os.fsdecode(base + b"/bad\xff.bin"))] == [f"{tmp_path}/bad\\xff.bin"]
+    # a manifest may carry the text form; sizes come from a stat of the real name
+    (tmp_path / "m.jsonl").write_text(json.dumps({"path": "bad\\xff.bin"}) + "\n")
+    assert list_inputs(str(tmp_path / "m.jsonl")) == [InputFile(f"{tmp_path}/bad\\xff.bin", 8)]
+
+
+def test_manifest_line_numbers_count_blank_lines_and_big_files(tmp_path):
+    m = tmp_path / "big.jsonl"
+    lines = [json.dumps({"path": f"f{i:07d}", "size": i}) for i in range(60_000)]  # several pyarrow blocks
+    lines[45_000] = '{"path": "oops", }'
+    m.write_text("\n".join(lines[:10]) + "\n\n\n" + "\n".join(lines[10:]) + "\n")
+    with pytest.raises(InputError) as err:
+        list_inputs(str(m))
+    assert str(err.value) == f"manifest {m} line 45003: invalid JSON (Missing a name for object member.)"
+
+
+def test_manifest_labels_of_any_scalar_type_become_text(tmp_path):
+    m = tmp_path / "m.jsonl"
+    m.write_text('{"path": "a", "label": 1, "extra": {"nested": [1]}}\n{"path": "b", "label": 2, "size": "12"}\n')
+    files = list_inputs(str(m))
+    assert [(f.label, f.size) for f in files] == [("1", 0), ("2", 12)]

@@ -1,0 +1,57 @@
+"""The Arrow schemas the job produces: extract's contract, and its Spark-safe twin.
+
+The job's own Parquet writer keeps the contract's exact types. A DataFrame cannot: Spark has no
+unsigned integers (``mapInArrow`` rejects uint*), so :func:`features_dataframe
+<jobs.dataframe.features_dataframe>` widens them without loss.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+_UNSIGNED = {
+    pa.uint8(): pa.int16(),
+    pa.uint16(): pa.int32(),
+    pa.uint32(): pa.int64(),
+    pa.uint64(): pa.decimal128(20, 0),  # 0 .. 2**64-1 exactly; int64 would wrap ELF addresses
+}
+
+
+def spark_safe_type(t: pa.DataType) -> pa.DataType:
+    """The Arrow type Spark can hold for ``t``: unsigned integers widen, nested types recurse.
+
+    e.g. ``elf_header.entry: uint64`` is carried as decimal(20, 0); every value is kept exactly.
+    """
+    if t in _UNSIGNED:
+        return _UNSIGNED[t]
+    if pa.types.is_struct(t):
+        return pa.struct([f.with_type(spark_safe_type(f.type)) for f in t])
+    if pa.types.is_large_list(t):
+        return pa.large_list(t.value_field.with_type(spark_safe_type(t.value_type)))
+    if pa.types.is_list(t):
+        return pa.list_(t.value_field.with_type(spark_safe_type(t.value_type)))
+    if pa.types.is_map(t):
+        return pa.map_(spark_safe_type(t.key_type), spark_safe_type(t.item_type))
+    return t
+
+
+def contract_schema(with_label: bool) -> pa.Schema:
+    """extract's output schema, exact types, plus ``label`` when labels are carried."""
+    import extract
+
+    schema = extract.output_schema()
+    if with_label and "label" not in schema.names:
+        schema = schema.append(pa.field("label", pa.string()))
+    return schema
+
+
+def output_arrow_schema(with_label: bool) -> pa.Schema:
+    """:func:`contract_schema` with types Spark can carry (see :func:`spark_safe_type`)."""
+    return pa.schema([f.with_type(spark_safe_type(f.type)) for f in contract_schema(with_label)])
+
+
+def spark_schema(schema: pa.Schema):
+    """The Spark StructType of an Arrow schema (for ``mapInArrow``)."""
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    return from_arrow_schema(schema)
