@@ -128,19 +128,35 @@ class AirflowServices:
         return killed
 
     def own_processes(self) -> list[int]:
-        """Live processes whose environment carries this deployment's AIRFLOW_HOME."""
+        """Live processes of this deployment: the services and their descendants, and any process
+        whose environment carries this AIRFLOW_HOME (one that left its parent). Both, because a
+        process that sets its title (the api-server) may overwrite its environment block."""
         marker = f"AIRFLOW_HOME={self.home}".encode()
-        found = []
+        parents: dict[int, int] = {}
+        found = set()
         for entry in os.listdir("/proc"):
             if not entry.isdigit() or int(entry) == os.getpid():
                 continue
             try:
+                with open(f"/proc/{entry}/stat", "rb") as fh:
+                    stat = fh.read()
+                parents[int(entry)] = int(stat[stat.rindex(b")") + 2 :].split()[1])
+                if stat[stat.rindex(b")") + 2 : stat.rindex(b")") + 3] == b"Z":
+                    continue  # a zombie: already dead
                 with open(f"/proc/{entry}/environ", "rb") as fh:
                     if marker in fh.read().split(b"\0"):
-                        found.append(int(entry))
-            except OSError:
+                        found.add(int(entry))
+            except (OSError, ValueError):
                 continue
-        return found
+        roots = {p.pid for p in self.procs.values() if p.poll() is None}
+        changed = True
+        while changed:
+            changed = False
+            for pid, ppid in parents.items():
+                if pid not in roots and ppid in roots:
+                    roots.add(pid)
+                    changed = True
+        return sorted(found | roots)
 
     def _check_alive(self) -> None:
         for name, proc in self.procs.items():
