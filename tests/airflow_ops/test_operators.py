@@ -337,7 +337,7 @@ def test_refusals():
         ExtractOperator(task_id="x", job_args={"input": "/in"})
 
 
-def test_missing_job_is_one_clear_error(monkeypatch):
+def test_missing_job_is_one_clear_error():
     from airflow_ops.spark_jobs import SparkJob
 
     job = SparkJob(module="jobs.no_such_job", parser=lambda: None)  # type: ignore[arg-type,return-value]
