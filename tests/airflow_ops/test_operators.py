@@ -1,5 +1,5 @@
 """The operators through the provider's real hook: exact commands per deploy mode, credentials only in
-the environment, native rendering, the job's own parser, and a real spark-submit (env, on_kill).
+the environment, native rendering, the job's own parser (a real spark-submit: test_spark_submit.py).
 
 A small ``spark-submit`` stand-in (a real executable first on PATH) records the argv and the
 credential variables of every process the hook starts, and answers like spark-submit does in each
@@ -12,38 +12,21 @@ from __future__ import annotations
 import http.server
 import json
 import os
-import sys
-import textwrap
 import threading
-import time
-from pathlib import Path
 
 import pytest
 
 from tests.airflow_ops.airflow_home import REPO
+from tests.airflow_ops.support import JOB_ARGS, KEY_ID, PY, RUN_ID, SECRET, corpus_op, run, spark_conn
 
 pytestmark = pytest.mark.airflow
 
-PY = sys.executable
-BIN = str(Path(PY).parent)
-SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY"
-KEY_ID = "AKIAIOSFODNN7EXAMPLE"
-RUN_ID = "scheduled__2026-11-20T00:00:00+00:00"
 APP = str(REPO / "jobs" / "corpus_update.py")
 NAME = "binfeat-corpus-update"
 PY_CONF = [
     "--conf", "spark.pyspark.python=/opt/venv/bin/python",
     "--conf", "spark.pyspark.driver.python=/opt/venv/bin/python",
 ]  # fmt: skip
-JOB_ARGS = {
-    "date": "2026-11-20",
-    "incoming": "/data/incoming/2026-11-20",
-    "store": "/data/store",
-    "labels": None,
-    "allow_missing_labels": True,
-    "max_error_share": 0.1,
-    "partitions": None,
-}
 JOB_ARGV = [
     "--date", "2026-11-20", "--incoming", "/data/incoming/2026-11-20", "--store", "/data/store",
     "--allow-missing-labels", "--max-error-share", "0.1", "--run-id", RUN_ID,
@@ -115,36 +98,6 @@ def standalone_rest():
     server.server_close()
 
 
-@pytest.fixture
-def aws_conn(monkeypatch):
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION"):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_AWS_TEST",
-        json.dumps(
-            {"conn_type": "aws", "login": KEY_ID, "password": SECRET, "extra": {"region_name": "eu-west-1"}}
-        ),
-    )
-
-
-def _spark_conn(monkeypatch, conn: dict) -> None:
-    monkeypatch.setenv("AIRFLOW_CONN_SPARK_DEFAULT", json.dumps(conn))
-
-
-def corpus_op(**kw):
-    from airflow_ops import CorpusUpdateOperator
-
-    args = dict(task_id="update_corpus", job_args=JOB_ARGS, python="/opt/venv/bin/python")
-    args.update(kw)
-    return CorpusUpdateOperator(**args)
-
-
-def run(op, context: dict | None = None) -> None:
-    """Render the operator's templates with a small context, then run it as a task would."""
-    op.render_template_fields({"run_id": RUN_ID, "params": {}, **(context or {})})
-    op.execute({})
-
-
 # Each deploy mode the hook treats differently: (connection, operator kwargs, expected submit argv).
 # Kubernetes masters need the cncf-kubernetes provider (not a binfeat dependency); the mechanism is
 # the same there: spark-submit inherits the task's environment, nothing goes through env_vars.
@@ -183,7 +136,7 @@ def test_each_deploy_mode_exact_command_and_credentials_only_in_the_environment(
     conn, op_kwargs, expected_submit = MODES[mode]
     rest_port, rest_paths = standalone_rest
     conn = json.loads(json.dumps(conn).replace('"REST_PORT"', f'"{rest_port}"'))
-    _spark_conn(monkeypatch, conn)
+    spark_conn(monkeypatch, conn)
     bin_dir, records = stub
     op = corpus_op(
         aws_conn_id="aws_test", spark_bin_dir=bin_dir, process_env={"BINFEAT_TEST_SETTING": "on"}, **op_kwargs
@@ -216,7 +169,7 @@ def test_each_deploy_mode_exact_command_and_credentials_only_in_the_environment(
 def test_credentials_are_registered_with_the_secrets_masker(stub, aws_conn, monkeypatch):
     from airflow.sdk.log import redact  # the masker the task log goes through
 
-    _spark_conn(monkeypatch, {"conn_type": "spark", "host": "local[2]"})
+    spark_conn(monkeypatch, {"conn_type": "spark", "host": "local[2]"})
     worker_secret = "workerEnvSecret" + "0123456789abcdef"
     monkeypatch.setenv("AWS_SESSION_TOKEN", worker_secret)  # a credential of the worker's own environment
     run(corpus_op(aws_conn_id="aws_test", spark_bin_dir=stub[0]))
@@ -225,7 +178,7 @@ def test_credentials_are_registered_with_the_secrets_masker(stub, aws_conn, monk
 
 def test_provider_arguments_pass_through_untouched(stub, monkeypatch):
     """Any provider argument reaches the hook; the operator lists none of them."""
-    _spark_conn(monkeypatch, {"conn_type": "spark", "host": "local[2]"})
+    spark_conn(monkeypatch, {"conn_type": "spark", "host": "local[2]"})
     op = corpus_op(
         spark_bin_dir=stub[0], conf={"spark.executor.memory": "4g"}, driver_memory="2g", executor_cores=2,
         num_executors=3, files="/etc/hosts", py_files="/opt/binfeat.zip", verbose=True, name="nightly",
@@ -247,7 +200,7 @@ def test_native_rendering_keeps_param_types(stub, monkeypatch):
     import pendulum
     from airflow.sdk import DAG, Param
 
-    _spark_conn(monkeypatch, {"conn_type": "spark", "host": "local[2]"})
+    spark_conn(monkeypatch, {"conn_type": "spark", "host": "local[2]"})
     with DAG("t", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC")):  # not native itself
         op = corpus_op(
             spark_bin_dir=stub[0],
@@ -301,7 +254,7 @@ def test_extract_operator_exact_command_and_the_jobs_own_parser(stub, monkeypatc
     from airflow_ops import ExtractOperator
     from airflow_ops.spark_jobs import EXTRACT
 
-    _spark_conn(monkeypatch, {"conn_type": "spark", "host": "local[2]"})
+    spark_conn(monkeypatch, {"conn_type": "spark", "host": "local[2]"})
     op = ExtractOperator(
         task_id="extract", python="/opt/venv/bin/python", spark_bin_dir=stub[0],
         job_args={"output": "/data/features", "input": "s3://bucket/incoming/", "s3_endpoint_url": "http://127.0.0.1:9000",
@@ -343,91 +296,3 @@ def test_missing_job_is_one_clear_error():
     job = SparkJob(module="jobs.no_such_job", parser=lambda: None)  # type: ignore[arg-type,return-value]
     with pytest.raises(FileNotFoundError, match=r"cannot find jobs\.no_such_job"):
         job.application()
-
-
-@pytest.mark.spark
-def test_spark_submit_for_real_env_reaches_driver_not_log(aws_conn, monkeypatch, tmp_path, capfd):
-    """A real spark-submit (local mode): the driver sees the credentials; the task output never does."""
-    from airflow_ops.operators import SparkJobOperator
-    from airflow_ops.spark_jobs import SparkJob
-
-    _spark_conn(monkeypatch, {"conn_type": "spark", "host": "local[2]"})
-    app = tmp_path / "app.py"
-    report = tmp_path / "report.json"
-    app.write_text(
-        textwrap.dedent(f"""
-        import json, os, sys
-        with open({str(report)!r}, "w") as fh:
-            json.dump({{"secret_ok": os.environ.get("AWS_SECRET_ACCESS_KEY") == {SECRET!r},
-                        "argv": sys.argv[1:]}}, fh)
-        print("job done")
-    """)
-    )
-
-    class Probe(SparkJobOperator):
-        job = SparkJob(module="probe", parser=lambda: None)  # type: ignore[arg-type,return-value]
-
-    op = Probe(task_id="probe", application=str(app), aws_conn_id="aws_test", job_args={"probe": True})
-    run(op, {"run_id": "manual__probe"})
-    got = json.loads(report.read_text())
-    assert got == {"secret_ok": True, "argv": ["--probe", "--run-id", "manual__probe"]}
-    out = capfd.readouterr()
-    assert "job done" in out.out + out.err  # spark-submit's output is streamed into the task log
-    assert SECRET not in out.out + out.err and KEY_ID not in out.out + out.err
-
-
-def _processes_mentioning(text: str) -> list[int]:
-    pids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and int(entry) != os.getpid():
-            try:
-                with open(f"/proc/{entry}/cmdline", "rb") as fh:
-                    if text.encode() in fh.read():
-                        pids.append(int(entry))
-            except OSError:
-                continue
-    return pids
-
-
-@pytest.mark.spark
-@pytest.mark.timeout(600)
-def test_on_kill_stops_the_job_and_publishes_nothing(monkeypatch, tmp_path):
-    """on_kill (the provider's own) stops spark-submit and the Python driver; no snapshot."""
-    from tests.dags.corpus_split import DAY1, build_split
-
-    _spark_conn(monkeypatch, {"conn_type": "spark", "host": "local[2]"})
-    split = build_split(tmp_path / "data")
-    store = tmp_path / "store"
-    op = corpus_op(
-        job_args={"date": DAY1, "incoming": str(split.incoming / DAY1), "store": str(store),
-                  "labels": str(split.labels / DAY1)},
-        python=PY, spark_bin_dir=BIN, process_env={"PYTHONPATH": str(REPO), "SPARK_LOCAL_IP": "127.0.0.1"},
-    )  # fmt: skip
-    op.render_template_fields({"run_id": "manual__kill", "params": {}})
-    errors: list[BaseException] = []
-
-    def work() -> None:
-        try:
-            op.execute({})
-        except BaseException as exc:  # the killed spark-submit makes the hook raise
-            errors.append(exc)
-
-    thread = threading.Thread(target=work, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 300
-    while not ((store / "_staging").is_dir() and any((store / "_staging").iterdir())):
-        assert time.monotonic() < deadline and thread.is_alive(), "the job never started"
-        time.sleep(0.5)
-    time.sleep(2)  # the Spark job is running
-    assert _processes_mentioning(str(store)), "no job process found"
-    op.on_kill()
-    thread.join(60)
-    assert not thread.is_alive()
-    assert errors, "execute should fail once spark-submit is killed"
-    deadline = time.monotonic() + 30
-    while _processes_mentioning(str(store)) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert _processes_mentioning(str(store)) == []  # spark-submit and the Python driver are gone
-    time.sleep(2)
-    snapshots = store / "snapshots"
-    assert not snapshots.exists() or not list(snapshots.iterdir())  # nothing published
