@@ -1,11 +1,18 @@
-"""binfeat_corpus_update: the nightly corpus update, one master DAG of two operators.
+"""binfeat_corpus_update: the nightly corpus update, one master DAG of three tasks.
 
-``update_corpus`` spark-submits ``binfeat corpus update`` for the day (only new files are
-extracted; the day's snapshot is published atomically), then ``snapshot_published`` checks the
-manifest and emits the ``binfeat_corpus_snapshot`` asset event that training DAGs schedule on.
-No TriggerDagRunOperator chain: a chain reports success when a child has merely started.
+``wait_for_incoming`` waits (in reschedule mode, freeing its worker slot) for the day's files and
+skips the day cleanly when they never come, so later days still run; ``update_corpus``
+spark-submits ``binfeat corpus update`` for the day (only new files are extracted; the day's
+snapshot is published atomically); ``snapshot_published`` checks the manifest and emits the
+``binfeat_corpus_snapshot`` asset event, whose extra says which date it announces.
 
-This file must import fast and never import pyspark: the DAG processor parses it often.
+Nights are not chained (no ``depends_on_past``): a failed or skipped night does not block the next,
+and clearing an earlier date while a later run is active cannot deadlock. ``max_active_runs=1``
+keeps two nights from writing the store at once. Re-run a date with a manual run and the ``date``
+param (a second run with the same logical date is refused by Airflow).
+
+This file must import fast and never import pyspark or the jobs package: the DAG processor parses
+it often. Templates render natively: Params keep their types on the command line.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ import pendulum
 from airflow.sdk import DAG, AsyncCallback, DeadlineAlert, DeadlineReference, Param
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-from airflow_ops import CORPUS_SNAPSHOT, CorpusUpdateOperator, SnapshotPublishedSensor
+from airflow_ops import CORPUS_SNAPSHOT, CorpusUpdateOperator, IncomingReadySensor, SnapshotPublishedSensor
 
 # Deployment settings are Airflow Variables, read when a task runs (never at parse time).
 # name -> (default, meaning); docs/airflow.md has the same table.
@@ -33,14 +40,28 @@ VARIABLES = {
 
 
 def _var(name: str) -> str:
+    """Jinja for a Variable with its default; an empty value renders as None (option left out)."""
     default = VARIABLES[name][0]
-    return f"var.value.get('{name}', '{default}')"
+    return "{{ var.value.get('" + name + "', '" + default + "') or None }}"
 
 
-DATE = "{{ params.date or ds }}"
-STORE = "{{ " + _var("binfeat_store") + " }}"
-INCOMING = "{{ params.incoming or (" + _var("binfeat_incoming_root") + " ~ '/' ~ (params.date or ds)) }}"
-LABELS = "{{ params.labels or (" + _var("binfeat_labels_root") + " ~ '/' ~ (params.date or ds)) }}"
+def _under_root(variable: str, param: str) -> str:
+    """Jinja for the param's value, else <Variable>/<date>."""
+    default = VARIABLES[variable][0]
+    return (
+        "{{ params." + param + " or (var.value.get('" + variable + "', '" + default + "') ~ '/' ~ "
+        "(params.date or ds | default(None))) }}"
+    )
+
+
+# The snapshot date: the `date` param, else the run's logical date (a manual run without a logical
+# date and without the param renders None, which the first task reports in one line).
+DATE = "{{ params.date or ds | default(None) }}"
+STORE = _var("binfeat_store")
+INCOMING = _under_root("binfeat_incoming_root", "incoming")
+LABELS = _under_root("binfeat_labels_root", "labels")
+S3_ENDPOINT = _var("binfeat_s3_endpoint_url")
+AWS_CONN = _var("binfeat_aws_conn_id")
 
 default_args = {
     "owner": "binfeat",
@@ -52,6 +73,11 @@ default_args = {
     "max_retry_delay": timedelta(hours=1),
     "execution_timeout": timedelta(hours=8),
 }
+
+# How long the first task waits for the day's files before skipping the day, and how often it
+# looks (reschedule mode: no worker slot is held in between). Environment of the DAG processor.
+INCOMING_TIMEOUT_S = float(os.environ.get("BINFEAT_INCOMING_TIMEOUT_S", str(12 * 3600)))
+INCOMING_POKE_S = float(os.environ.get("BINFEAT_INCOMING_POKE_S", "600"))
 
 # A run not finished this many hours after it was queued is late: the DeadlineAlert's callback
 # logs it and counts it in StatsD. BINFEAT_CORPUS_DEADLINE_HOURS=0 turns it off (dag.test() in
@@ -74,7 +100,8 @@ with DAG(
     schedule=CronDataIntervalTimetable("@daily", timezone="UTC"),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
-    max_active_runs=1,  # day D+1 builds on day D's snapshot
+    max_active_runs=1,  # one night writes the store at a time
+    render_template_as_native_obj=True,  # Params keep their types (numbers, booleans, None)
     default_args=default_args,
     deadline=DEADLINE,
     params={
@@ -110,29 +137,45 @@ with DAG(
             description="Extraction partitions; default: planned from file sizes",
         ),
         "allow_missing_incoming": Param(
-            False, type="boolean", description="Publish a snapshot even when the day's folder is missing"
+            False,
+            type="boolean",
+            description="Do not wait for the day's files; publish a snapshot even when they are missing",
         ),
     },
     tags=["binfeat"],
     doc_md=__doc__,
 ) as dag:
+    wait = IncomingReadySensor(
+        task_id="wait_for_incoming",
+        location=INCOMING,
+        date=DATE,
+        allow_missing="{{ params.allow_missing_incoming }}",
+        s3_endpoint_url=S3_ENDPOINT,
+        aws_conn_id=AWS_CONN,
+        mode="reschedule",
+        poke_interval=INCOMING_POKE_S,
+        timeout=INCOMING_TIMEOUT_S,
+        soft_fail=True,  # no input by then: the day is skipped, not failed; later days run
+    )
     update = CorpusUpdateOperator(
         task_id="update_corpus",
         conn_id="spark_default",  # the connection chooses the master (local[*], spark://, yarn, k8s)
-        date=DATE,
-        incoming=INCOMING,
-        store=STORE,
-        labels=LABELS,
-        allow_missing_labels=True,  # a day without a labels feed is normal
-        allow_missing_incoming="{{ params.allow_missing_incoming }}",
-        max_error_share="{{ params.max_error_share }}",
-        keep="{{ params.keep_snapshots }}",
-        partitions="{{ params.partitions }}",
-        s3_endpoint_url="{{ " + _var("binfeat_s3_endpoint_url") + " }}",
-        aws_conn_id="{{ " + _var("binfeat_aws_conn_id") + " }}",
-        statsd_host="{{ " + _var("binfeat_statsd_host") + " }}",
-        statsd_port="{{ " + _var("binfeat_statsd_port") + " }}",
-        depends_on_past=True,  # a failed day blocks the next: its files would be missing downstream
+        # The options of `binfeat corpus update --help`, by name; the job's parser checks them.
+        job_args={
+            "date": DATE,
+            "incoming": INCOMING,
+            "store": STORE,
+            "labels": LABELS,
+            "allow_missing_labels": True,  # a day without a labels feed is normal
+            "allow_missing_incoming": "{{ params.allow_missing_incoming }}",
+            "max_error_share": "{{ params.max_error_share }}",
+            "keep": "{{ params.keep_snapshots }}",
+            "partitions": "{{ params.partitions }}",
+            "s3_endpoint_url": S3_ENDPOINT,
+            "statsd_host": _var("binfeat_statsd_host"),
+            "statsd_port": _var("binfeat_statsd_port"),
+        },
+        aws_conn_id=AWS_CONN,
     )
     check = SnapshotPublishedSensor(
         task_id="snapshot_published",
@@ -143,4 +186,4 @@ with DAG(
         timeout=600,
         outlets=[CORPUS_SNAPSHOT],
     )
-    update >> check
+    wait >> update >> check

@@ -1,9 +1,13 @@
-"""binfeat_maintenance: what Airflow does not do by itself, daily.
+"""binfeat_maintenance: what Airflow does not do by itself, daily, within what a task may do.
 
-* delete task log files older than N days (Airflow has no local log rotation);
-* ``airflow db clean`` of metadata older than N days (task instances, XComs, logs tables...);
-* snapshot retention of the corpus store (keep the newest N; drop orphaned data and the staging
-  litter of killed runs).
+* ``delete_old_task_logs``: delete task log files older than N days (Airflow has no local log
+  rotation);
+* ``maintain_corpus_store``: the corpus store's retention (keep the newest N snapshots; drop
+  orphaned data and the staging litter of killed runs).
+
+Cleaning Airflow's metadata database is NOT a task: Airflow 3 isolates tasks from that database.
+It is a command for the scheduler host's cron or systemd timer:
+``python -m airflow_ops.metadata_cleanup --retention-days 90`` (docs/airflow.md).
 
 Settings are Params with documented defaults; the store comes from Variable ``binfeat_store``.
 """
@@ -13,82 +17,37 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.providers.standard.operators.bash import BashOperator
-from airflow.sdk import DAG, Param, task
+from airflow.providers.standard.operators.python import PythonOperator
+from airflow.sdk import DAG, Param
+
+from airflow_ops.maintenance import delete_old_task_logs, maintain_corpus_store
 
 STORE = "{{ var.value.get('binfeat_store', '/data/binfeat/store') }}"
 
 with DAG(
     dag_id="binfeat_maintenance",
-    description="Task-log cleanup, metadata DB clean-up and corpus snapshot retention",
+    description="Task-log rotation and corpus store retention",
     schedule="@daily",
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
+    render_template_as_native_obj=True,
     default_args={"owner": "binfeat", "retries": 1, "retry_delay": timedelta(minutes=10)},
     params={
-        "log_retention_days": Param(
-            30, type="integer", minimum=1, description="Delete task logs older than this"
-        ),
-        "db_retention_days": Param(
-            90, type="integer", minimum=1, description="airflow db clean: remove metadata older than this"
-        ),
+        "log_retention_days": Param(30, type="integer", minimum=1, description="Delete task logs older than this"),
         "keep_snapshots": Param(14, type="integer", minimum=1, description="Corpus snapshots to keep"),
     },
     tags=["binfeat"],
     doc_md=__doc__,
 ) as dag:
-
-    @task
-    def delete_old_task_logs(days: int, base_log_folder: str | None = None) -> dict:
-        """Remove log files not modified for ``days`` days under the logs folder, then empty folders."""
-        import contextlib
-        import os
-        import time
-
-        if base_log_folder is None:
-            from airflow.sdk import conf
-
-            base_log_folder = conf.get("logging", "base_log_folder")
-        cutoff = time.time() - int(days) * 86400
-        removed = kept = 0
-        for dirpath, _dirnames, filenames in os.walk(base_log_folder, topdown=False):
-            for name in filenames:
-                path = os.path.join(dirpath, name)
-                try:
-                    if os.lstat(path).st_mtime < cutoff:
-                        os.unlink(path)
-                        removed += 1
-                    else:
-                        kept += 1
-                except OSError:
-                    continue
-            if dirpath != base_log_folder:
-                with contextlib.suppress(OSError):
-                    os.rmdir(dirpath)  # only succeeds when empty
-        return {"folder": base_log_folder, "removed_files": removed, "kept_files": kept}
-
-    @task
-    def apply_snapshot_retention(store: str, keep: int) -> dict:
-        """Keep the newest ``keep`` snapshots (jobs.corpus_store: no Spark, imported only here)."""
-        import os
-
-        from jobs.corpus_store import CorpusStore
-
-        if not os.path.isdir(store):
-            return {"store": store, "skipped": "no store yet"}
-        return CorpusStore(store).apply_retention(int(keep))
-
-    BashOperator(
-        task_id="airflow_db_clean",
-        # --skip-archive: no archive tables that would grow forever; --yes: no prompt.
-        bash_command=(
-            "airflow db clean --clean-before-timestamp "
-            "'{{ (data_interval_end - macros.timedelta(days=params.db_retention_days)).isoformat() }}' "
-            "--skip-archive --yes"
-        ),
+    # Independent tasks: one failing does not block the other.
+    PythonOperator(
+        task_id="delete_old_task_logs",
+        python_callable=delete_old_task_logs,
+        op_kwargs={"days": "{{ params.log_retention_days }}"},
     )
-
-    delete_old_task_logs(days="{{ params.log_retention_days }}")
-    apply_snapshot_retention(store=STORE, keep="{{ params.keep_snapshots }}")
-    # The three tasks are independent: one failing does not block the others.
+    PythonOperator(
+        task_id="maintain_corpus_store",
+        python_callable=maintain_corpus_store,
+        op_kwargs={"store": STORE, "keep": "{{ params.keep_snapshots }}"},
+    )

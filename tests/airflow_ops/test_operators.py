@@ -1,265 +1,298 @@
-"""The operators' exact spark-submit commands, credentials handling, the sensor, and on_kill for real."""
+"""The operators through the provider's real hook: exact commands per deploy mode, credentials only in
+the environment, native rendering, the job's own parser (a real spark-submit: test_spark_submit.py).
+
+A small ``spark-submit`` stand-in (a real executable first on PATH) records the argv and the
+credential variables of every process the hook starts, and answers like spark-submit does in each
+mode (driver id, YARN application id); a standalone master's REST status
+endpoint is a small HTTP server on 127.0.0.1.
+"""
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
-import sys
-import textwrap
 import threading
-import time
-from pathlib import Path
 
 import pytest
 
 from tests.airflow_ops.airflow_home import REPO
+from tests.airflow_ops.support import JOB_ARGS, KEY_ID, PY, RUN_ID, SECRET, corpus_op, run, spark_conn
 
 pytestmark = pytest.mark.airflow
 
-PY = sys.executable
-BIN = str(Path(PY).parent)
-SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY"
-KEY_ID = "AKIAIOSFODNN7EXAMPLE"
+APP = str(REPO / "jobs" / "corpus_update.py")
+NAME = "binfeat-corpus-update"
+PY_CONF = [
+    "--conf", "spark.pyspark.python=/opt/venv/bin/python",
+    "--conf", "spark.pyspark.driver.python=/opt/venv/bin/python",
+]  # fmt: skip
+JOB_ARGV = [
+    "--date", "2026-11-20", "--incoming", "/data/incoming/2026-11-20", "--store", "/data/store",
+    "--allow-missing-labels", "--max-error-share", "0.1", "--run-id", RUN_ID,
+]  # fmt: skip
+DRIVER_ID = "driver-20261206000000-0001"
+
+STUB = """\
+#!{python}
+import json, os, sys
+argv = sys.argv[1:]
+with open(os.environ["BINFEAT_STUB_RECORD"], "a") as fh:
+    keys = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "BINFEAT_TEST_SETTING")
+    fh.write(json.dumps({{"argv": argv, "env": {{k: os.environ.get(k) for k in keys}},
+                         "path0": os.environ["PATH"].split(os.pathsep)[0]}}) + "\\n")
+mode = argv[argv.index("--deploy-mode") + 1] if "--deploy-mode" in argv else "client"
+master = argv[argv.index("--master") + 1]
+if mode == "cluster" and master.startswith("spark://"):
+    print("Submitting a request to launch an application in " + master)
+    print("Driver successfully submitted as {driver_id}")
+elif mode == "cluster" and master.startswith("yarn"):
+    print("Submitted application application_1700000000000_0001")
+print("stand-in spark-submit done")
+"""
 
 
 @pytest.fixture
-def spark_conn(monkeypatch):
-    monkeypatch.setenv("AIRFLOW_CONN_SPARK_DEFAULT", json.dumps({"conn_type": "spark", "host": "local[2]"}))
-    monkeypatch.setenv(
-        "AIRFLOW_CONN_AWS_TEST",
-        json.dumps(
-            {"conn_type": "aws", "login": KEY_ID, "password": SECRET, "extra": {"region_name": "eu-west-1"}}
-        ),
-    )
+def stub(tmp_path, monkeypatch):
+    """A spark-submit stand-in in its own bin folder; returns (bin_dir, records())."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    exe = bin_dir / "spark-submit"
+    exe.write_text(STUB.format(python=PY, driver_id=DRIVER_ID))
+    exe.chmod(0o755)
+    record = tmp_path / "record.jsonl"
+    monkeypatch.setenv("BINFEAT_STUB_RECORD", str(record))
+
+    def records() -> list[dict]:
+        return [json.loads(line) for line in record.read_text().splitlines()] if record.exists() else []
+
+    return str(bin_dir), records
 
 
-def corpus_op(**kw):
-    from airflow_ops import CorpusUpdateOperator
+@pytest.fixture
+def standalone_rest():
+    """The REST status endpoint of a standalone master: every driver is FINISHED."""
 
-    args = dict(
-        task_id="update_corpus", store="/data/store", incoming="/data/incoming/2026-11-20",
-        date="2026-11-20", labels="/data/labels/2026-11-20",
-        airflow_run_id="scheduled__2026-11-20T00:00:00+00:00",
-        python="/opt/venv/bin/python", spark_bin_dir="/opt/venv/bin",
-    )  # fmt: skip
-    args.update(kw)
-    return CorpusUpdateOperator(**args)
+    paths: list[str] = []
 
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            paths.append(self.path)
+            body = json.dumps(
+                {"action": "SubmissionStatusResponse", "driverState": "FINISHED", "serverSparkVersion": "4.2.0",
+                 "submissionId": self.path.rsplit("/", 1)[-1], "success": True}, indent=2,
+            ).replace('": "', '" : "').encode()  # fmt: skip
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
 
-def test_corpus_update_command(spark_conn):
-    cmd = corpus_op().build_command()
-    assert cmd == [
-        "spark-submit",
-        "--master", "local[2]",
-        "--conf", "spark.pyspark.python=/opt/venv/bin/python",
-        "--conf", "spark.pyspark.driver.python=/opt/venv/bin/python",
-        "--name", "binfeat-corpus-update",
-        str(REPO / "jobs" / "corpus_update.py"),
-        "--date", "2026-11-20",
-        "--incoming", "/data/incoming/2026-11-20",
-        "--store", "/data/store",
-        "--labels", "/data/labels/2026-11-20",
-        "--allow-missing-labels",
-        "--max-error-share", "0.1",
-        "--keep", "14",
-        "--run-id", "scheduled__2026-11-20T00:00:00+00:00",
-    ]  # fmt: skip
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1], paths
+    server.shutdown()
+    server.server_close()
 
 
-def test_corpus_update_command_all_options(spark_conn):
+# Each deploy mode the hook treats differently: (connection, operator kwargs, expected submit argv).
+# Kubernetes masters need the cncf-kubernetes provider (not a binfeat dependency); the mechanism is
+# the same there: spark-submit inherits the task's environment, nothing goes through env_vars.
+MODES = {
+    "local": (
+        {"conn_type": "spark", "host": "local[2]"}, {},
+        ["--master", "local[2]", *PY_CONF, "--name", NAME, APP, *JOB_ARGV],
+    ),
+    "standalone-client": (
+        {"conn_type": "spark", "host": "spark://127.0.0.1", "port": 7077}, {},
+        ["--master", "spark://127.0.0.1:7077", *PY_CONF, "--name", NAME, APP, *JOB_ARGV],
+    ),
+    "standalone-cluster": (
+        {"conn_type": "spark", "host": "spark://127.0.0.1", "port": 7077,
+         "extra": {"deploy-mode": "cluster", "rest-port": "REST_PORT"}},
+        {"durable": False},
+        ["--master", "spark://127.0.0.1:7077", *PY_CONF, "--name", NAME, "--deploy-mode", "cluster", APP,
+         *JOB_ARGV],  # the status polls go to the master's REST endpoint (with curl)
+    ),
+    "yarn-client": (
+        {"conn_type": "spark", "host": "yarn", "extra": {"deploy-mode": "client", "queue": "binfeat"}}, {},
+        ["--master", "yarn", *PY_CONF, "--name", NAME, "--queue", "binfeat", "--deploy-mode", "client", APP,
+         *JOB_ARGV],
+    ),
+    "yarn-cluster": (
+        {"conn_type": "spark", "host": "yarn", "extra": {"deploy-mode": "cluster"}}, {"durable": False},
+        ["--master", "yarn", *PY_CONF, "--name", NAME, "--deploy-mode", "cluster", APP, *JOB_ARGV],
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_each_deploy_mode_exact_command_and_credentials_only_in_the_environment(
+    mode, stub, aws_conn, standalone_rest, monkeypatch, capfd
+):
+    conn, op_kwargs, expected_submit = MODES[mode]
+    rest_port, rest_paths = standalone_rest
+    conn = json.loads(json.dumps(conn).replace('"REST_PORT"', f'"{rest_port}"'))
+    spark_conn(monkeypatch, conn)
+    bin_dir, records = stub
     op = corpus_op(
-        partitions=8, s3_endpoint_url="http://127.0.0.1:9000", allow_missing_labels=False,
-        allow_missing_incoming="True", max_error_share="0.25", keep="3", statsd_host="graphite.internal",
-        statsd_port=9125, conf={"spark.executor.memory": "4g"}, name="nightly",
+        aws_conn_id="aws_test", spark_bin_dir=bin_dir, process_env={"BINFEAT_TEST_SETTING": "on"}, **op_kwargs
+    )
+    run(op)
+    calls = records()
+    assert [c["argv"] for c in calls] == [expected_submit]
+    for call in calls:  # every process the hook started had the credentials in its environment...
+        assert call["env"] == {
+            "AWS_ACCESS_KEY_ID": KEY_ID,
+            "AWS_SECRET_ACCESS_KEY": SECRET,
+            "AWS_DEFAULT_REGION": "eu-west-1",
+            "BINFEAT_TEST_SETTING": "on",
+        }
+        assert call["path0"] == bin_dir
+        joined = " ".join(call["argv"])  # ...and none on its command line
+        assert SECRET not in joined and KEY_ID not in joined and "Env." not in joined
+    logged = capfd.readouterr()
+    text = logged.out + logged.err
+    assert "Spark-Submit cmd" in text and "stand-in spark-submit done" in text  # the hook logged...
+    assert SECRET not in text and KEY_ID not in text  # ...without the credentials
+    # Standalone cluster mode: the driver's status was polled on the master's REST port until FINISHED.
+    assert rest_paths == ([f"/v1/submissions/status/{DRIVER_ID}"] if mode == "standalone-cluster" else [])
+    # The task process's environment is as before.
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "BINFEAT_TEST_SETTING"):
+        assert key not in os.environ
+    assert not os.environ["PATH"].startswith(bin_dir)
+
+
+def test_credentials_are_registered_with_the_secrets_masker(stub, aws_conn, monkeypatch):
+    from airflow.sdk.log import redact  # the masker the task log goes through
+
+    spark_conn(monkeypatch, {"conn_type": "spark", "host": "local[2]"})
+    worker_secret = "workerEnvSecret" + "0123456789abcdef"
+    monkeypatch.setenv("AWS_SESSION_TOKEN", worker_secret)  # a credential of the worker's own environment
+    run(corpus_op(aws_conn_id="aws_test", spark_bin_dir=stub[0]))
+    assert redact(f"a {SECRET} b {KEY_ID} c {worker_secret}") == "a *** b *** c ***"
+
+
+def test_provider_arguments_pass_through_untouched(stub, monkeypatch):
+    """Any provider argument reaches the hook; the operator lists none of them."""
+    spark_conn(monkeypatch, {"conn_type": "spark", "host": "local[2]"})
+    op = corpus_op(
+        spark_bin_dir=stub[0], conf={"spark.executor.memory": "4g"}, driver_memory="2g", executor_cores=2,
+        num_executors=3, files="/etc/hosts", py_files="/opt/binfeat.zip", verbose=True, name="nightly",
+        properties_file="/etc/spark/defaults.conf",
     )  # fmt: skip
-    assert op.build_command() == [
-        "spark-submit",
-        "--master", "local[2]",
-        "--conf", "spark.pyspark.python=/opt/venv/bin/python",
-        "--conf", "spark.pyspark.driver.python=/opt/venv/bin/python",
-        "--conf", "spark.executor.memory=4g",
-        "--name", "nightly",
-        str(REPO / "jobs" / "corpus_update.py"),
-        "--date", "2026-11-20",
-        "--incoming", "/data/incoming/2026-11-20",
-        "--store", "/data/store",
-        "--labels", "/data/labels/2026-11-20",
-        "--allow-missing-incoming",
-        "--max-error-share", "0.25",
-        "--keep", "3",
-        "--partitions", "8",
-        "--s3-endpoint-url", "http://127.0.0.1:9000",
-        "--statsd-host", "graphite.internal", "--statsd-port", "9125", "--statsd-prefix", "binfeat.corpus",
-        "--run-id", "scheduled__2026-11-20T00:00:00+00:00",
+    run(op)
+    assert [c["argv"] for c in stub[1]()] == [
+        [
+            "--master", "local[2]", *PY_CONF, "--conf", "spark.executor.memory=4g",
+            "--properties-file", "/etc/spark/defaults.conf", "--files", "/etc/hosts", "--py-files", "/opt/binfeat.zip",
+            "--num-executors", "3", "--executor-cores", "2", "--driver-memory", "2g", "--name", "nightly",
+            "--verbose", APP, *JOB_ARGV,
+        ]
     ]  # fmt: skip
 
 
-def test_extract_command(spark_conn):
+def test_native_rendering_keeps_param_types(stub, monkeypatch):
+    """Typed Params render as numbers, booleans and None, never as the strings 'None'/'True'."""
+    import pendulum
+    from airflow.sdk import DAG, Param
+
+    spark_conn(monkeypatch, {"conn_type": "spark", "host": "local[2]"})
+    with DAG("t", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC")):  # not native itself
+        op = corpus_op(
+            spark_bin_dir=stub[0],
+            job_args={
+                "date": "{{ params.date or ds }}", "incoming": "/in/{{ params.date or ds }}", "store": "/s",
+                "labels": "{{ params.labels }}", "allow_missing_incoming": "{{ params.allow }}",
+                "allow_missing_labels": "{{ params.allow_labels }}", "max_error_share": "{{ params.share }}",
+                "keep": "{{ params.keep }}", "partitions": "{{ params.partitions }}",
+            },
+        )  # fmt: skip
+    params = {
+        "date": Param(None, type=["null", "string"]), "labels": Param(None, type=["null", "string"]),
+        "allow": Param(True, type="boolean"), "allow_labels": Param(False, type="boolean"),
+        "share": Param(0.25, type="number"), "keep": Param(3, type="integer"),
+        "partitions": Param(None, type=["null", "integer"]),
+    }  # fmt: skip
+    context = {"ds": "2026-11-21", "params": {k: p.resolve() for k, p in params.items()}}
+    op.render_template_fields({"run_id": RUN_ID, **context})
+    assert op.job_args == {
+        "date": "2026-11-21", "incoming": "/in/2026-11-21", "store": "/s", "labels": None,
+        "allow_missing_incoming": True, "allow_missing_labels": False, "max_error_share": 0.25, "keep": 3,
+        "partitions": None, "run_id": RUN_ID,
+    }  # fmt: skip
+    op.execute({})
+    argv = stub[1]()[0]["argv"]
+    assert argv[argv.index(APP) :] == [
+        APP, "--date", "2026-11-21", "--incoming", "/in/2026-11-21", "--store", "/s", "--allow-missing-incoming",
+        "--max-error-share", "0.25", "--keep", "3", "--run-id", RUN_ID,
+    ]  # fmt: skip
+
+
+def test_corpus_update_arguments_pass_the_jobs_own_parser():
+    from airflow_ops.spark_jobs import CORPUS_UPDATE
+
+    op = corpus_op(
+        job_args={**JOB_ARGS, "labels": "/l", "keep": 3, "partitions": 8, "s3_endpoint_url": "http://127.0.0.1:9",
+                  "statsd_host": "graphite", "statsd_port": 9125, "summary_out": "/tmp/s.json"},
+    )  # fmt: skip
+    op.render_template_fields({"run_id": RUN_ID, "params": {}})
+    ns = CORPUS_UPDATE.parser().parse_args(op.job_argv())
+    assert (ns.date, ns.incoming, ns.store, ns.labels, ns.keep, ns.partitions, ns.max_error_share) == (
+        "2026-11-20", "/data/incoming/2026-11-20", "/data/store", "/l", 3, 8, 0.1,
+    )  # fmt: skip
+    assert (ns.allow_missing_labels, ns.allow_missing_incoming, ns.run_id) == (True, False, RUN_ID)
+    assert (ns.s3_endpoint_url, ns.statsd_host, ns.statsd_port, ns.summary_out) == (
+        "http://127.0.0.1:9", "graphite", 9125, "/tmp/s.json",
+    )  # fmt: skip
+
+
+def test_extract_operator_exact_command_and_the_jobs_own_parser(stub, monkeypatch):
+    from airflow_ops import ExtractOperator
+    from airflow_ops.spark_jobs import EXTRACT
+
+    spark_conn(monkeypatch, {"conn_type": "spark", "host": "local[2]"})
+    op = ExtractOperator(
+        task_id="extract", python="/opt/venv/bin/python", spark_bin_dir=stub[0],
+        job_args={"output": "/data/features", "input": "s3://bucket/incoming/", "s3_endpoint_url": "http://127.0.0.1:9000",
+                  "partitions": 4, "dedupe": True, "fuzzy_hashes": "tlsh,ssdeep", "conf": ["spark.a=1", "spark.b=x=y"]},
+    )  # fmt: skip
+    run(op, {"run_id": "manual__1"})
+    argv = [
+        "s3://bucket/incoming/", "/data/features", "--s3-endpoint-url", "http://127.0.0.1:9000", "--partitions", "4",
+        "--dedupe", "--fuzzy-hashes", "tlsh,ssdeep", "--conf", "spark.a=1", "--conf", "spark.b=x=y",
+        "--run-id", "manual__1", "--quiet",
+    ]  # fmt: skip
+    assert [c["argv"] for c in stub[1]()] == [
+        ["--master", "local[2]", *PY_CONF, "--name", "binfeat-extract", str(REPO / "jobs" / "extract_features.py"),
+         *argv]
+    ]  # fmt: skip
+    ns = EXTRACT.parser().parse_args(op.job_argv())
+    assert (ns.input, ns.output, ns.partitions, ns.dedupe, ns.quiet, ns.run_id) == (
+        "s3://bucket/incoming/", "/data/features", 4, True, True, "manual__1",
+    )  # fmt: skip
+    assert ns.fuzzy_hashes == ("tlsh", "ssdeep") and ns.conf == [("spark.a", "1"), ("spark.b", "x=y")]
+
+
+def test_refusals():
     from airflow_ops import ExtractOperator
 
-    op = ExtractOperator(
-        task_id="extract", input_path="s3://bucket/incoming/", output_path="/data/features",
-        s3_endpoint_url="http://127.0.0.1:9000", partitions=4, dedupe=True, airflow_run_id="manual__1",
-        python="/opt/venv/bin/python",
-    )  # fmt: skip
-    assert op.build_command() == [
-        "spark-submit",
-        "--master", "local[2]",
-        "--conf", "spark.pyspark.python=/opt/venv/bin/python",
-        "--conf", "spark.pyspark.driver.python=/opt/venv/bin/python",
-        "--name", "binfeat-extract",
-        str(REPO / "jobs" / "extract_features.py"),
-        "s3://bucket/incoming/", "/data/features",
-        "--s3-endpoint-url", "http://127.0.0.1:9000",
-        "--partitions", "4",
-        "--dedupe",
-        "--quiet",
-        "--run-id", "manual__1",
-    ]  # fmt: skip
-
-
-def test_templates_render_run_id_and_date(spark_conn):
-    import pendulum
-    from airflow.sdk import DAG
-
-    with DAG("t", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC")):
-        op = corpus_op(
-            date="{{ ds }}", airflow_run_id="{{ run_id }}", incoming="/in/{{ ds }}", keep="{{ params.k }}"
-        )
-    op.render_template_fields({"ds": "2026-11-21", "run_id": "manual__abc", "params": {"k": 5}})
-    cmd = op.build_command()
-    assert cmd[cmd.index("--date") + 1] == "2026-11-21"
-    assert cmd[cmd.index("--incoming") + 1] == "/in/2026-11-21"
-    assert cmd[cmd.index("--keep") + 1] == "5"
-    assert cmd[-2:] == ["--run-id", "manual__abc"]
-
-
-@pytest.mark.parametrize(
-    "conn",
-    [
-        {"conn_type": "spark", "host": "local[2]"},
-        {"conn_type": "spark", "host": "yarn"},  # the provider would turn env_vars into --conf here
-        {"conn_type": "spark", "host": "spark://10.0.0.1", "port": 7077},
-    ],
-)
-def test_credentials_never_on_the_command_line_nor_in_the_hook_log(spark_conn, monkeypatch, capfd, conn):
-    monkeypatch.setenv("AIRFLOW_CONN_SPARK_DEFAULT", json.dumps(conn))
-    op = corpus_op(aws_conn_id="aws_test", process_env={"BINFEAT_S3_RETRY_MODE": "adaptive"})
-    cmd = op.build_command()
-    joined = " ".join(cmd)
-    assert SECRET not in joined and KEY_ID not in joined
-    assert "appMasterEnv" not in joined and "driverEnv" not in joined and "executorEnv" not in joined
-    env = op._get_hook()._process_env  # what spark-submit's process gets instead
-    assert env["AWS_SECRET_ACCESS_KEY"] == SECRET and env["AWS_ACCESS_KEY_ID"] == KEY_ID
-    assert env["AWS_DEFAULT_REGION"] == "eu-west-1" and env["BINFEAT_S3_RETRY_MODE"] == "adaptive"
-    assert env["PATH"].startswith("/opt/venv/bin" + os.pathsep)
-    logged = capfd.readouterr()
-    assert "Spark-Submit cmd" in logged.out + logged.err  # the hook did log the command...
-    assert SECRET not in logged.out + logged.err and KEY_ID not in logged.out + logged.err  # ...without them
-
-
-def test_env_vars_and_application_args_are_refused(spark_conn):
-    with pytest.raises(ValueError, match="process_env"):
+    with pytest.raises(ValueError, match="env_vars"):
         corpus_op(env_vars={"AWS_SECRET_ACCESS_KEY": SECRET})
-    with pytest.raises(ValueError, match="application_args"):
+    with pytest.raises(ValueError, match="job_args"):
         corpus_op(application_args=["--date", "x"])
+    with pytest.raises(ValueError, match="not an option name"):
+        corpus_op(job_args={"max-error-share": 0.1})
+    with pytest.raises(ValueError, match="'output' is required"):
+        ExtractOperator(task_id="x", job_args={"input": "/in"})
 
 
-def test_sensor(tmp_path):
-    from airflow_ops import SnapshotPublishedSensor
+def test_missing_job_is_one_clear_error():
+    from airflow_ops.spark_jobs import SparkJob
 
-    sensor = SnapshotPublishedSensor(task_id="check", store=str(tmp_path), date="2026-11-20", min_rows=2)
-    assert sensor.poke({}) is False  # not published yet
-    (tmp_path / "snapshots").mkdir()
-    manifest = {"format": "binfeat-corpus-snapshot/1", "date": "2026-11-20", "rows": {"total": 3},
-                "feature_version": "1.x", "labels": {"coverage": 0.5}, "run_id": "r"}  # fmt: skip
-    (tmp_path / "snapshots" / "2026-11-20.json").write_text(json.dumps(manifest))
-    got = sensor.poke({})
-    assert got.is_done and got.xcom_value["rows"] == 3 and got.xcom_value["date"] == "2026-11-20"
-    sensor.min_rows = 4
-    with pytest.raises(RuntimeError, match="fewer than min_rows"):
-        sensor.poke({})
-
-
-@pytest.mark.spark
-def test_spark_submit_for_real_env_reaches_driver_not_log(spark_conn, tmp_path, capfd):
-    """A real spark-submit (local mode): the job sees the credentials; the task output never does."""
-    from airflow_ops.operators import BinfeatSparkSubmitOperator
-
-    app = tmp_path / "app.py"
-    report = tmp_path / "report.json"
-    app.write_text(
-        textwrap.dedent(f"""
-        import json, os, sys
-        with open({str(report)!r}, "w") as fh:
-            json.dump({{"secret_ok": os.environ.get("AWS_SECRET_ACCESS_KEY") == {SECRET!r},
-                        "argv": sys.argv[1:]}}, fh)
-        print("job done")
-    """)
-    )
-
-    class Probe(BinfeatSparkSubmitOperator):
-        def job_arguments(self) -> list[str]:
-            return ["--probe"]
-
-    op = Probe(task_id="probe", application=str(app), aws_conn_id="aws_test", airflow_run_id="manual__probe")
-    op.execute({})
-    got = json.loads(report.read_text())
-    assert got == {"secret_ok": True, "argv": ["--probe", "--run-id", "manual__probe"]}
-    out = capfd.readouterr()
-    assert "job done" in out.out + out.err  # spark-submit's output is streamed into the task log
-    assert SECRET not in out.out + out.err and KEY_ID not in out.out + out.err
-
-
-def _processes_mentioning(text: str) -> list[int]:
-    pids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and int(entry) != os.getpid():
-            try:
-                with open(f"/proc/{entry}/cmdline", "rb") as fh:
-                    if text.encode() in fh.read():
-                        pids.append(int(entry))
-            except OSError:
-                continue
-    return pids
-
-
-@pytest.mark.spark
-@pytest.mark.timeout(600)
-def test_on_kill_stops_the_job_and_publishes_nothing(spark_conn, tmp_path):
-    """on_kill (the provider's, through the hook) stops spark-submit and the Python driver; no snapshot."""
-    from tests.dags.corpus_split import DAY1, build_split
-
-    split = build_split(tmp_path / "data")
-    store = tmp_path / "store"
-    op = corpus_op(
-        store=str(store), incoming=str(split.incoming / DAY1), labels=str(split.labels / DAY1), date=DAY1,
-        python=PY, spark_bin_dir=BIN, process_env={"PYTHONPATH": str(REPO), "SPARK_LOCAL_IP": "127.0.0.1"},
-    )  # fmt: skip
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            op.execute({})
-        except BaseException as exc:  # the killed spark-submit makes the hook raise
-            errors.append(exc)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 300
-    while not ((store / "_staging").is_dir() and any((store / "_staging").iterdir())):
-        assert time.monotonic() < deadline and thread.is_alive(), "the job never started"
-        time.sleep(0.5)
-    time.sleep(2)  # the Spark job is running
-    assert _processes_mentioning(str(store)), "no job process found"
-    op.on_kill()
-    thread.join(60)
-    assert not thread.is_alive()
-    assert errors, "execute should fail once spark-submit is killed"
-    deadline = time.monotonic() + 30
-    while _processes_mentioning(str(store)) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert _processes_mentioning(str(store)) == []  # spark-submit and the Python driver are gone
-    time.sleep(2)
-    snapshots = store / "snapshots"
-    assert not snapshots.exists() or not list(snapshots.iterdir())  # nothing published
+    job = SparkJob(module="jobs.no_such_job", parser=lambda: None)  # type: ignore[arg-type,return-value]
+    with pytest.raises(FileNotFoundError, match=r"cannot find jobs\.no_such_job"):
+        job.application()

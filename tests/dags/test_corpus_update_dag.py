@@ -1,4 +1,5 @@
-"""The nightly DAG for real: ``dag.test()`` with local Spark over a two-day split, then day 2 again.
+"""The nightly DAG for real: ``dag.test()`` with local Spark over a two-day split, then day 2 again
+the supported way (a run with the ``date`` param), then the maintenance DAG.
 
 The split (tests/dags/corpus_split.py) is the whole small sample corpus when ``$BINFEAT_CORPUS``
 names it (``make test``), else 12 crafted files; every expected figure comes from the split.
@@ -37,6 +38,7 @@ DAG_ID = "binfeat_corpus_update"
 # of 339), so the default threshold holds; test_day2_snapshot_extracts_only_new_files checks it.
 RUN_CONF: dict = {}
 DEFAULT_MAX_ERROR_SHARE = 0.1
+RERUN_LOGICAL_DATE = "2026-11-30"
 
 
 def airflow_env(home: Path, extra: dict[str, str]) -> dict[str, str]:
@@ -112,11 +114,14 @@ def _run_all(root: Path) -> dict:
     subprocess.run([PYTHON, "-m", "airflow", "db", "migrate"], env=env, check=True, capture_output=True, timeout=600)
     out: dict = {"split": split, "store": store, "secrets": [secret, conn_secret], "key_id": key_id,
                  "timings": {"migrate": round(time.monotonic() - t0, 1)}}  # fmt: skip
-    for key, date in (("day1", DAY1), ("day2", DAY2), ("day2_again", DAY2)):
+    # Day 2 again: the supported re-run, a run of another logical date with the `date` param.
+    runs = (("day1", DAY1, DAY1, RUN_CONF), ("day2", DAY2, DAY2, RUN_CONF),
+            ("day2_again", DAY2, RERUN_LOGICAL_DATE, {**RUN_CONF, "date": DAY2}))  # fmt: skip
+    for key, date, logical, conf in runs:
         t = time.monotonic()
         proc = subprocess.run(
-            [PYTHON, str(REPO / "tests" / "dags" / "run_dag_test.py"), "--dag-id", DAG_ID, "--date", date,
-             "--conf", json.dumps(RUN_CONF)],
+            [PYTHON, str(REPO / "tests" / "dags" / "run_dag_test.py"), "--dag-id", DAG_ID, "--date", logical,
+             "--conf", json.dumps(conf)],
             env=env, capture_output=True, text=True, timeout=2400,
         )  # fmt: skip
         out["timings"][key] = round(time.monotonic() - t, 1)
@@ -137,9 +142,9 @@ def _run_all(root: Path) -> dict:
         "day2_data": sorted(p.name for p in (store / "data" / DAY2).iterdir()),
         "staging": sorted(p.name for p in (store / "_staging").iterdir()),
     }
-    # The maintenance DAG in the same Airflow: log clean-up, `airflow db clean`, retention (keep 1).
+    # The maintenance DAG in the same Airflow: log rotation and store retention (keep 1).
     t = time.monotonic()
-    conf = {"log_retention_days": 1, "db_retention_days": 1, "keep_snapshots": 1}
+    conf = {"log_retention_days": 1, "keep_snapshots": 1}
     proc = subprocess.run(
         [PYTHON, str(REPO / "tests" / "dags" / "run_dag_test.py"), "--dag-id", "binfeat_maintenance",
          "--date", "2026-11-22", "--conf", json.dumps(conf)],
@@ -178,7 +183,11 @@ def _check_run(run: dict) -> None:
     assert run["returncode"] == 0, run["output"][-5000:]
     assert run["result"] is not None, run["output"][-5000:]
     assert run["result"]["state"] == "success", (run["result"], run["output"][-5000:])
-    assert run["result"]["tasks"] == {"update_corpus": "success", "snapshot_published": "success"}
+    assert run["result"]["tasks"] == {
+        "wait_for_incoming": "success",
+        "update_corpus": "success",
+        "snapshot_published": "success",
+    }
 
 
 def _check_snapshot(run: dict, exp: dict) -> None:
@@ -220,6 +229,7 @@ def test_day1_snapshot(runs):
     events = run["result"]["asset_events"]
     assert [e["uri"] for e in events] == ["binfeat://corpus/snapshot"]
     assert events[0]["extra"]["date"] == DAY1 and events[0]["extra"]["rows"] == exp["rows"]
+    assert events[0]["extra"]["latest"] is True and events[0]["extra"]["publish_id"] == m["publish_id"]
 
 
 def test_day2_snapshot_extracts_only_new_files(runs):
@@ -242,7 +252,9 @@ def test_day2_snapshot_extracts_only_new_files(runs):
         assert run["rows"][sha]["md5"] == runs["day1"]["rows"][sha]["md5"]
         assert run["rows"][sha]["ingest_date"] == DAY1
     events = run["result"]["asset_events"]
-    assert [(e["extra"]["date"], e["extra"]["rows"]) for e in events] == [(DAY2, exp["rows"])]
+    assert [(e["extra"]["date"], e["extra"]["rows"], e["extra"]["latest"]) for e in events] == [
+        (DAY2, exp["rows"], True)
+    ]
 
 
 def test_day2_labels_late_and_changed(runs):
@@ -272,6 +284,9 @@ def test_rerunning_day2_changes_nothing(runs):
     first, second = runs["day2"]["manifest"], again["manifest"]
     assert second["publish_id"] != first["publish_id"]  # it really published again...
     assert manifest_identity(second) == manifest_identity(first)  # ...the same snapshot
+    assert again["result"]["run_id"] == second["run_id"] != first["run_id"]  # by the re-run's own run
+    events = again["result"]["asset_events"]  # announced with the snapshot's date, not the run's
+    assert [(e["extra"]["date"], e["extra"]["publish_id"]) for e in events] == [(DAY2, second["publish_id"])]
     assert second["content_digest"] == first["content_digest"]
     assert again["rows"] == runs["day2"]["rows"]
     # The same new files extracted again (the base is still day 1), nothing else.
@@ -313,7 +328,7 @@ def test_maintenance_dag_runs(runs):
     assert result is not None, runs["maintenance"]["output"][-5000:]
     assert result["state"] == "success", (result, runs["maintenance"]["output"][-5000:])
     assert set(result["tasks"].values()) == {"success"}
-    assert set(result["tasks"]) == {"delete_old_task_logs", "airflow_db_clean", "apply_snapshot_retention"}
+    assert set(result["tasks"]) == {"delete_old_task_logs", "maintain_corpus_store"}
     store = runs["store"]
     assert sorted(p.name for p in (store / "snapshots").iterdir()) == [f"{DAY2}.json"]  # kept 1
     assert sorted(p.name for p in (store / "data").iterdir()) == [DAY2]

@@ -61,78 +61,166 @@ print(json.dumps({{"airflow_s": t1 - t0, "dag_file_s": t2 - t1,
 def test_corpus_update_dag_shape(dagbag):
     from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 
-    from airflow_ops import CORPUS_SNAPSHOT, CorpusUpdateOperator, SnapshotPublishedSensor
+    from airflow_ops import CORPUS_SNAPSHOT, CorpusUpdateOperator, IncomingReadySensor, SnapshotPublishedSensor
 
     dag = dagbag.dags["binfeat_corpus_update"]
     assert dag.catchup is False
-    assert dag.max_active_runs == 1
+    assert dag.max_active_runs == 1  # one night writes the store at a time
+    assert dag.render_template_as_native_obj is True
     assert type(dag.timetable).__name__ == "CronDataIntervalTimetable"
     assert dag.timetable.summary == "0 0 * * *"  # daily, processing the day just ended
     assert dag.deadline is not None  # DeadlineAlert for a late run
     assert not any(isinstance(t, TriggerDagRunOperator) for t in dag.tasks)  # one master DAG
+    # Nights are not chained: no cross-run wait can deadlock with max_active_runs=1 when a date is cleared.
+    assert [t.task_id for t in dag.tasks if t.depends_on_past or t.wait_for_downstream] == []
+    wait = dag.get_task("wait_for_incoming")
     update = dag.get_task("update_corpus")
     check = dag.get_task("snapshot_published")
-    assert isinstance(update, CorpusUpdateOperator) and isinstance(check, SnapshotPublishedSensor)
-    assert check.upstream_task_ids == {"update_corpus"}
-    assert update._conn_id == "spark_default"  # the connection chooses the master
+    assert isinstance(wait, IncomingReadySensor) and isinstance(update, CorpusUpdateOperator)
+    assert isinstance(check, SnapshotPublishedSensor)
+    assert update.upstream_task_ids == {"wait_for_incoming"} and check.upstream_task_ids == {"update_corpus"}
+    # A day whose files never come is skipped (not failed), waiting without holding a worker slot.
+    assert wait.mode == "reschedule" and wait.soft_fail is True
+    assert wait.timeout == float(os.environ.get("BINFEAT_INCOMING_TIMEOUT_S", 12 * 3600))
     assert update.retries >= 1 or os.environ.get("BINFEAT_CORPUS_RETRIES") == "0"
     assert update.retry_exponential_backoff and update.max_retry_delay == timedelta(hours=1)
-    assert update.depends_on_past is True
     assert CORPUS_SNAPSHOT in check.outlets
-    assert update.airflow_run_id == "{{ run_id }}"
+    assert update.job_args["run_id"] == "{{ run_id }}"
     assert set(dag.params.keys()) >= {"date", "incoming", "labels", "max_error_share", "keep_snapshots"}
     assert dag.params["max_error_share"] == 0.1 and dag.params["keep_snapshots"] == 14
 
 
 def test_maintenance_dag_shape(dagbag):
     dag = dagbag.dags["binfeat_maintenance"]
-    assert dag.catchup is False
-    assert {t.task_id for t in dag.tasks} == {
-        "delete_old_task_logs",
-        "airflow_db_clean",
-        "apply_snapshot_retention",
+    assert dag.catchup is False and dag.render_template_as_native_obj is True
+    assert {t.task_id: t.python_callable.__module__ for t in dag.tasks} == {
+        "delete_old_task_logs": "airflow_ops.maintenance",
+        "maintain_corpus_store": "airflow_ops.maintenance",
     }
-    clean = dag.get_task("airflow_db_clean")
-    assert clean.bash_command.startswith("airflow db clean --clean-before-timestamp")
-    assert "--yes" in clean.bash_command
-    assert dag.params["log_retention_days"] == 30 and dag.params["db_retention_days"] == 90
+    # No task may need the metadata database: Airflow 3 isolates tasks from it.
+    assert not any(t.task_type == "BashOperator" for t in dag.tasks)
+    assert dag.params.validate() == {"log_retention_days": 30, "keep_snapshots": 14}
 
 
-def test_maintenance_tasks_for_real(tmp_path):
-    """The log clean-up and retention callables on real folders (db clean needs a scheduler DB: not here)."""
+# --- every operator, rendered as a run would render it, against the job's own parser -------------
+
+RUN_CASES = {
+    # name: (logical date or None, run conf, Variables set)
+    "scheduled": ("2026-11-20", {}, {}),
+    "variables": ("2026-11-20", {}, {
+        "BINFEAT_STORE": "/srv/store", "BINFEAT_INCOMING_ROOT": "s3://in/incoming",
+        "BINFEAT_LABELS_ROOT": "/srv/labels", "BINFEAT_S3_ENDPOINT_URL": "http://127.0.0.1:9000",
+        "BINFEAT_STATSD_HOST": "graphite", "BINFEAT_STATSD_PORT": "9125",
+    }),
+    "all_params": ("2026-11-20", {
+        "date": "2026-11-18", "incoming": "/elsewhere/in", "labels": "/elsewhere/labels.csv",
+        "max_error_share": 0.3, "keep_snapshots": 3, "partitions": 6, "allow_missing_incoming": True,
+    }, {}),
+    "rerun_by_date_param": (None, {"date": "2026-11-19"}, {}),  # a manual run without a logical date
+}  # fmt: skip
+
+
+def _render(task, logical: str | None, conf: dict):
+    """A copy of ``task`` with its templates rendered as Airflow renders them for such a run."""
+    import copy
+
+    from airflow.sdk.execution_time.context import VariableAccessor
+
+    params = copy.deepcopy(task.dag.params)
+    params.update(conf)
+    context = {
+        "params": params.validate(),
+        "run_id": f"scheduled__{logical}T00:00:00+00:00" if logical else "manual__2026-12-06T10:00:00+00:00",
+        "var": {"value": VariableAccessor(deserialize_json=False)},
+    }
+    if logical:
+        context["ds"] = logical
+    rendered = copy.deepcopy(task)
+    rendered.render_template_fields(context)
+    return rendered, context
+
+
+@pytest.mark.parametrize("case", list(RUN_CASES))
+def test_every_spark_operator_renders_arguments_its_jobs_parser_accepts(dagbag, monkeypatch, case):
+    from airflow_ops import SparkJobOperator
+
+    logical, conf, variables = RUN_CASES[case]
+    for name, value in variables.items():
+        monkeypatch.setenv(f"AIRFLOW_VAR_{name}", value)
+    checked = 0
+    for dag in dagbag.dags.values():
+        for task in dag.tasks:
+            if not isinstance(task, SparkJobOperator):
+                continue
+            op, context = _render(task, logical, conf)
+            argv = op.job_argv()
+            ns = op.job.parser().parse_args(argv)  # the job's own parser: exit 2 on any bad argument
+            for key, value in op.job_args.items():  # every rendered value arrived typed, as the job reads it
+                if value is not None:
+                    assert getattr(ns, key) == value, (task.task_id, key, argv)
+            checked += 1
+            if task.task_id == "update_corpus":
+                _check_corpus_update(ns, case, context)
+    assert checked == 1  # update_corpus; a new Spark operator in a DAG is checked here too
+
+
+def _check_corpus_update(ns, case: str, context: dict) -> None:
+    p = context["params"]
+    date = p["date"] or context.get("ds")
+    assert ns.date == date and ns.run_id == context["run_id"]
+    assert (ns.max_error_share, ns.keep, ns.partitions) == (p["max_error_share"], p["keep_snapshots"], p["partitions"])
+    assert ns.allow_missing_labels is True and ns.allow_missing_incoming is p["allow_missing_incoming"]
+    if case == "variables":
+        assert (ns.store, ns.incoming, ns.labels) == ("/srv/store", f"s3://in/incoming/{date}", f"/srv/labels/{date}")
+        assert (ns.s3_endpoint_url, ns.statsd_host, ns.statsd_port) == ("http://127.0.0.1:9000", "graphite", 9125)
+    elif case == "all_params":
+        assert (ns.incoming, ns.labels) == ("/elsewhere/in", "/elsewhere/labels.csv")
+    else:
+        assert (ns.store, ns.incoming, ns.labels) == (
+            "/data/binfeat/store", f"/data/binfeat/incoming/{date}", f"/data/binfeat/labels/{date}",
+        )  # fmt: skip
+        assert (ns.s3_endpoint_url, ns.statsd_host) == (None, None)  # empty Variables leave options out
+
+
+@pytest.mark.parametrize("case", list(RUN_CASES))
+def test_sensors_render_the_same_date_and_location(dagbag, monkeypatch, case):
+    logical, conf, variables = RUN_CASES[case]
+    for name, value in variables.items():
+        monkeypatch.setenv(f"AIRFLOW_VAR_{name}", value)
+    dag = dagbag.dags["binfeat_corpus_update"]
+    update, _ = _render(dag.get_task("update_corpus"), logical, conf)
+    wait, _ = _render(dag.get_task("wait_for_incoming"), logical, conf)
+    check, _ = _render(dag.get_task("snapshot_published"), logical, conf)
+    assert wait.date == check.date == update.job_args["date"]
+    assert wait.location == update.job_args["incoming"] and check.store == update.job_args["store"]
+    assert wait.allow_missing is update.job_args["allow_missing_incoming"]
+    assert wait.s3_endpoint_url == update.job_args["s3_endpoint_url"]
+
+
+def test_a_manual_run_without_date_fails_in_one_line(dagbag):
+    """No logical date and no date param: the first task says what to do."""
+    dag = dagbag.dags["binfeat_corpus_update"]
+    wait, _ = _render(dag.get_task("wait_for_incoming"), None, {})
+    assert wait.date is None
+    with pytest.raises(ValueError, match="trigger it with a logical date, or with the 'date' param"):
+        wait.poke({})
+
+
+def test_maintenance_tasks_render_and_run(dagbag, tmp_path, monkeypatch):
+    """Each maintenance task's callable with its rendered arguments, on real folders."""
     import time
 
-    sys.path.insert(0, str(DAGS))
-    try:
-        import maintenance
-    finally:
-        sys.path.remove(str(DAGS))
-    logs = tmp_path / "logs" / "dag_id=x" / "run_id=y"
-    logs.mkdir(parents=True)
-    old, new = logs / "old.log", logs / "new.log"
-    old.write_text("old")
-    new.write_text("new")
-    past = time.time() - 40 * 86400
-    os.utime(old, (past, past))
-    fn = maintenance.dag.get_task("delete_old_task_logs").python_callable
-    got = fn(days=30, base_log_folder=str(tmp_path / "logs"))
-    assert got["removed_files"] == 1 and got["kept_files"] == 1
-    assert new.exists() and not old.exists()
-
-    from jobs.corpus_store import CorpusStore
-
-    store = CorpusStore(tmp_path / "store")
-    for day in ("2026-11-18", "2026-11-19", "2026-11-20"):
-        staged = store.new_staging(f"p-{day}")
-        (staged / "corpus").mkdir()
-        (staged / "labels").mkdir()
-        store.publish(
-            day, staged, {"format": "binfeat-corpus-snapshot/1", "date": day, "publish_id": f"p-{day}"}
-        )
-        old_data = store.data_dir / day / f"p-{day}"
-        os.utime(old_data, (past, past))
-    retain = maintenance.dag.get_task("apply_snapshot_retention").python_callable
-    removed = retain(store=str(store.root), keep="2")
-    assert removed["snapshots"] == ["2026-11-18"]
-    assert store.snapshot_dates() == ["2026-11-19", "2026-11-20"]
-    assert not (store.data_dir / "2026-11-18").exists()
+    monkeypatch.setenv("AIRFLOW_VAR_BINFEAT_STORE", str(tmp_path / "no-store"))
+    dag = dagbag.dags["binfeat_maintenance"]
+    logs, _ = _render(dag.get_task("delete_old_task_logs"), "2026-11-22", {"log_retention_days": 7})
+    assert logs.op_kwargs == {"days": 7}
+    folder = tmp_path / "logs" / "dag_id=x"
+    folder.mkdir(parents=True)
+    (folder / "old.log").write_text("x")
+    past = time.time() - 8 * 86400
+    os.utime(folder / "old.log", (past, past))
+    got = logs.python_callable(**logs.op_kwargs, base_log_folder=str(tmp_path / "logs"))
+    assert got == {"folder": str(tmp_path / "logs"), "removed_files": 1, "kept_files": 0}
+    store, _ = _render(dag.get_task("maintain_corpus_store"), "2026-11-22", {})
+    assert store.op_kwargs == {"store": str(tmp_path / "no-store"), "keep": 14}
+    assert store.python_callable(**store.op_kwargs) == {"store": str(tmp_path / "no-store"), "skipped": "no store yet"}
