@@ -34,9 +34,6 @@ ONLY_PROJECT_IMPORTS: dict[str, tuple[str, ...]] = {"dags": ("airflow_ops",)}
 # dynamic import is (importer, "<dynamic:CALL>"). Every test here skips exactly these. Empty this list
 # as the fixes land (test_known_exceptions_are_still_real fails once an entry no longer exists).
 KNOWN_EXCEPTIONS: list[tuple[str, str]] = [
-    # dags/maintenance.py holds log-rotation and retention logic and imports the corpus store
-    # (issue 15, point 2: the logic moves into a package)
-    ("dags.maintenance", "jobs.corpus_store"),
     # extract's kernel circle: byte_kernels <-> kernels <-> byte_kernels_portable (issue 15, points 2-3)
     ("extract.kernels", "extract.byte_kernels"),
     ("extract.kernels", "extract.byte_kernels_portable"),
