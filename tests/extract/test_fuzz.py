@@ -79,3 +79,27 @@ def test_the_check_catches_a_wrong_row(parents, tmp_path):
     found = check_rows(broken, paths, [m.data for m in mutants], vector_length())
     assert [i for i, _ in found] == [1, 2, 3]
     assert check_rows(rows[:3], paths, [m.data for m in mutants], vector_length()) == [(0, "3 rows for 4 inputs")]
+
+
+def test_the_fuzz_counts_the_parser_faults_it_meets(fixture_files):
+    """Mutants of files that crash or balloon the parser (the fault plugin's markers) are counted as
+    such, by (seed, index), and their error rows still hold the contract."""
+    from benchmarks.corpus_sniff import detect_format
+    from benchmarks.fuzz import run
+
+    elf = fixture_files["elf64_le_minimal"].read_bytes()
+    crash, balloon = (elf[:16] + marker + elf[16 + len(marker) :] for marker in (b"BINFEAT-CRASH", b"BINFEAT-BALLOON"))
+    parents = Parents(["crash", "balloon"], [crash, balloon], "fault fixtures")
+    options = ExtractOptions(fuzzy_hashes=(), memory_limit_mb=512, worker_preload=("tests.extract.fault_plugin",))
+    report = run(parents, SEED, 6, batch=3, options=options)
+    mutator = Mutator(parents.datas)
+    expected: dict[str, list[int]] = {}
+    for i in range(6):
+        data = mutator.mutant(SEED, i).data
+        if detect_format(data) == "elf":
+            for name, marker in (("crashed", b"BINFEAT-CRASH"), ("out of memory", b"BINFEAT-BALLOON")):
+                if marker in data[:64]:
+                    expected.setdefault(name, []).append(i)
+    assert report.faults == expected and set(expected) == {"crashed", "out of memory"}
+    assert report.problems == [] and report.rows == 6
+    assert report.statuses["error"] == sum(len(v) for v in expected.values())
