@@ -143,13 +143,18 @@ def _request_bytes(request: dict, shared_fd: int | None) -> bytes | memoryview:
 
 
 def handle_request(request: dict, shared_fd: int | None = None) -> dict:
-    try:  # reading is inside: a file larger than the memory cap is an out-of-memory reply
+    """One file's reply: the parse's raw values and errors, ``unreadable`` when the parser could not
+    get the bytes the extractor read, or ``fatal`` when memory ran out (reading included: a file
+    larger than the memory cap is an out-of-memory reply, not a dead worker)."""
+    try:
         data = _request_bytes(request, shared_fd)
         return structural_raw(request["format"], data, request["size"])
     except MemoryError:
         return {"fatal": "out of memory"}
     except Unreadable as exc:
         return {"unreadable": str(exc)}
+    except OSError as exc:  # the shared buffer could not be read
+        return {"unreadable": f"the parser could not read its bytes ({exc.strerror or one_line(exc)})"}
 
 
 def address_space_bytes() -> int:
