@@ -5,15 +5,17 @@ chunks (constant memory above ``whole_read_bytes``), hand structural parsing to 
 and meanwhile run the byte kernels, the digests and the pattern counts on the same chunks. Rows are
 assembled into Arrow with the contract schema. An ``Extractor`` keeps its worker and its compiled
 kernels warm across calls.
+
+The parser sees the bytes this process read (a streamed file, too large to hold, it reads itself,
+after this process and checked against the same file identity), so byte-level and structural
+features always describe one content; a file that changes while it is read gets a row that says so.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import stat
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -25,12 +27,12 @@ from extract.formats import HEAD_BYTES, detect_format
 from extract.groups import REGISTRY
 from extract.groups.bytelevel import ByteContext
 from extract.groups.general import general_fields
-from extract.isolation import ParserWorker, WorkerFailure
+from extract.isolation import ParserWorker, WindowReplies, WorkerFailure
 from extract.kernels import ByteScanner
 from extract.paths import canonical_path, path_bytes
 from extract.registry import FORMATS, FeatureGroup
 from extract.version import __version__, feature_version, parser_name
-from extract.worker import one_line, structural_raw
+from extract.worker import Identity, file_identity, handle_request, one_line
 
 T = TypeVar("T")
 
@@ -148,7 +150,7 @@ class Extractor:
 
     def close(self) -> None:
         if self._worker is not None:
-            self._worker.close()
+            self._worker.shutdown()
             self._worker = None
 
     # -- one file ---------------------------------------------------------------------------------
@@ -198,15 +200,23 @@ class Extractor:
             return self._error_row(path, f"read: {exc.strerror or one_line(exc)}")
         finally:
             os.close(fd)
-        return self._planned(path, None, st.st_size, detect_format(head))
+        return self._planned(path, None, st.st_size, detect_format(head), file_identity(st))
 
-    def _planned(self, path: str, content: bytes | None, size: int, fmt: str) -> _Plan:
-        structural = fmt != "unknown" and size <= self.options.max_structural_bytes
-        return _Plan(path, content, size, fmt, structural)
+    def _planned(self, path: str, content: bytes | None, size: int, fmt: str,
+                 identity: Identity | None = None) -> _Plan:
+        o = self.options
+        skip = None
+        if fmt != "unknown" and size > o.max_structural_bytes:
+            skip = f"structure: skipped, file larger than {o.max_structural_bytes} bytes"
+        elif fmt != "unknown" and size > o.memory_limit_mb << 20:  # the parse could never fit
+            skip = f"structure: skipped, file larger than the parser's memory limit ({o.memory_limit_mb} MiB)"
+        return _Plan(path, content, size, fmt, fmt != "unknown" and skip is None, identity=identity, skip=skip)
 
-    def _read_whole(self, plan: _Plan) -> None:
+    def _read_whole(self, plan: _Plan, redescribe: bool = True) -> None:
         """Read a file of at most ``whole_read_bytes`` into the plan (or keep the error for its row);
-        a file that grew past the limit since planning is left to the streaming read."""
+        a file that grew past the limit since planning is left to the streaming read. A file replaced
+        or rewritten since planning is described anew from the bytes read (before its parse request
+        is made; after, when ``redescribe`` is false, its row says it changed)."""
         try:
             fd, st = self._open(plan.path)
         except OSError as exc:
@@ -214,7 +224,17 @@ class Extractor:
             return
         try:
             if st.st_size <= self.options.whole_read_bytes:
-                plan.content = _read_all(fd, st.st_size)
+                content = _read_all(fd, st.st_size)
+                seen = file_identity(st)
+                if file_identity(os.fstat(fd)) != seen:
+                    raise FileChanged("file changed while it was read; extract it again")
+                if seen != plan.identity:
+                    if not redescribe:
+                        raise FileChanged("file changed between planning and reading; extract it again")
+                    now = self._planned(plan.path, None, len(content), detect_format(content[:HEAD_BYTES]), seen)
+                    plan.size, plan.format, plan.structural, plan.skip = now.size, now.format, now.structural, now.skip
+                    plan.identity = seen
+                plan.content = content
         except OSError as exc:
             plan.read_error = exc
         finally:
@@ -223,14 +243,17 @@ class Extractor:
     def _bytes_of(self, plan: _Plan, bs: _ByteState) -> tuple[int, bytes | None]:
         """Feed every byte-level consumer in one pass: whole, or streamed in chunks above the limit."""
         if plan.content is None and plan.read_error is None and self._held(plan):
-            self._read_whole(plan)  # its window's read failed (e.g. memory): read it now
+            self._read_whole(plan, redescribe=False)  # its window's read failed (e.g. memory): read it now
         if plan.read_error is not None:
             raise plan.read_error
         if plan.content is not None:
             bs.update(plan.content, last=True)
             return len(plan.content), plan.content
-        fd, _ = self._open(plan.path)
+        fd, st = self._open(plan.path)
         try:
+            seen = file_identity(st)
+            if plan.identity is not None and seen != plan.identity:
+                raise FileChanged("file changed between planning and reading; extract it again")
             nbytes = 0
             buf = bytearray(self.options.chunk_bytes)
             view = memoryview(buf)
@@ -240,35 +263,34 @@ class Extractor:
                     break
                 bs.update(buf if n == len(buf) else bytes(view[:n]))
                 nbytes += n
+            if file_identity(os.fstat(fd)) != seen:
+                raise FileChanged("file changed while it was read; extract it again")
             return nbytes, None
         finally:
             os.close(fd)
 
-    def _finish(self, plan: _Plan, replies: _Replies | None) -> dict:
+    def _finish(self, plan: _Plan, replies: WindowReplies | None) -> dict:
         o = self.options
-        path, fmt, structural = plan.path, plan.format, plan.structural
         bs = _ByteState(o, md5=plan.md5 is None)
         try:
             size, whole = self._bytes_of(plan, bs)
         except FileNotFoundError:
             replies and replies.skip(plan.index)
-            return self._error_row(path, "read: file not found (deleted or moved after listing?)")
+            return self._error_row(plan.path, "read: file not found (deleted or moved after listing?)")
+        except (FileChanged, NotRegularFile) as exc:
+            replies and replies.skip(plan.index)
+            return self._error_row(plan.path, f"read: {exc}")
         except OSError as exc:
             replies and replies.skip(plan.index)
-            return self._error_row(path, f"read: {exc.strerror or one_line(exc)}")
+            return self._error_row(plan.path, f"read: {exc.strerror or one_line(exc)}")
+        path, fmt = plan.path, plan.format
         raw: dict[str, Any] = {}
         errors: dict[str, str] = {}
-        parse_error = fatal = None
-        if structural:
-            reply = None
-            if replies is not None:
-                try:
-                    reply = replies.get(plan.index)
-                except WorkerFailure as exc:
-                    fatal = str(exc)
-            else:
-                reply = structural_raw(fmt, whole if whole is not None else _read_path(path), size)
-            if reply is not None:
+        parse_error = unreadable = None
+        reply, fatal = self._structure(plan, whole, replies) if plan.structural else (None, None)
+        if reply is not None:
+            unreadable = reply.get("unreadable")
+            if unreadable is None:
                 parse_error = reply["parse_error"]
                 raw.update(reply["raw"])
                 errors.update(reply["errors"])
@@ -286,8 +308,10 @@ class Extractor:
         messages = []
         if fatal is not None:
             messages.append(fatal)
-        elif fmt != "unknown" and not structural:
-            messages.append(f"structure: skipped, file larger than {o.max_structural_bytes} bytes")
+        elif plan.skip is not None:
+            messages.append(plan.skip)
+        elif unreadable is not None:
+            messages.append(f"structure: {unreadable}")
         elif parse_error is not None:
             messages.append(f"parse({fmt}): {parse_error}")
         if "general" not in raw and "general" not in errors:
@@ -313,6 +337,19 @@ class Extractor:
             row["vector"] = vector
         row["error"] = "; ".join(messages) if messages else None
         return row
+
+    def _structure(self, plan: _Plan, whole: bytes | None,
+                   replies: WindowReplies | None) -> tuple[dict | None, str | None]:
+        """The parser's reply for a file (from the worker, or in-process), or the worker's failure."""
+        if replies is None:
+            reply = handle_request(self._request(plan, whole))
+            return (None, f"parser ran {reply['fatal']}") if reply.get("fatal") else (reply, None)
+        if replies.waiting(plan.index):  # held back until this process had read the file
+            replies.provide(plan.index, self._request(plan, whole))
+        try:
+            return replies.get(plan.index), None
+        except WorkerFailure as exc:
+            return None, str(exc)
 
     # -- batches ----------------------------------------------------------------------------------
 
@@ -351,40 +388,55 @@ class Extractor:
         """Bytes an input holds in memory in its window: its size when it is read whole, else 0."""
         return plan.size if isinstance(plan, _Plan) and plan.size <= self.options.whole_read_bytes else 0
 
-    def _read_window(self, plans: list[_Plan | dict]) -> None:
-        """Read the window's whole-read files and compute their md5s together (multi-buffer kernel)."""
+    def _read_window(self, plans: list[_Plan | dict]) -> list[_Plan]:
+        """Read the window's whole-read files; returns the plans that hold their bytes."""
         held = []
         for plan in plans:
             if isinstance(plan, _Plan):
                 if plan.content is None and self._held(plan):
-                    self._read_whole(plan)
+                    try:
+                        self._read_whole(plan)
+                    except Exception:  # e.g. memory: the file is read again on its own
+                        plan.content = None
                 if plan.content is not None:
                     held.append(plan)
-        if held:
-            from extract.md5_lanes import md5_many
+        return held
 
-            for plan, digest in zip(held, md5_many([p.content for p in held]), strict=True):
-                plan.md5 = digest.hex()
+    def _requests(self, plans: list[_Plan | dict], held: list[_Plan]) -> WindowReplies | None:
+        """The window's parse requests, sent at once for the files whose bytes are held (through the
+        shared buffer); a streamed file's waits until this process has read it."""
+        structural = [pl for pl in plans if isinstance(pl, _Plan) and pl.structural and pl.read_error is None]
+        if not structural:
+            return None
+        worker = self._parser_worker()
+        holding = [pl for pl in structural if pl.content is not None]
+        requests: dict[int, dict | None] = dict.fromkeys(pl.index for pl in structural)
+        for pl, where in zip(holding, worker.share([pl.content for pl in holding]), strict=True):
+            requests[pl.index] = {"format": pl.format, "size": pl.size, **where}
+        return WindowReplies(worker, requests)
+
+    def _request(self, plan: _Plan, whole: bytes | None) -> dict:
+        """A parse request carrying the bytes read, or (a streamed file) the path and the identity
+        the worker must find."""
+        if whole is not None:
+            return {"format": plan.format, "size": plan.size, "data": whole}
+        return {"format": plan.format, "size": plan.size, "path": path_bytes(plan.path), "identity": plan.identity}
 
     def _window(self, plans: list[_Plan | dict]) -> list[dict]:
         for i, plan in enumerate(plans):
             if isinstance(plan, _Plan):
                 plan.index = i
-        replies = None
-        if self.options.isolate:
-            # sent before the window is read: only a caller's own content travels, else the worker
-            # reads the file itself
-            requests = {pl.index: {"format": pl.format, "size": pl.size, "data": pl.content,
-                                   "path": path_bytes(pl.path) if pl.content is None else None}
-                        for pl in plans if isinstance(pl, _Plan) and pl.structural}
-            if requests:
-                replies = _Replies(self._parser_worker(), requests)
-        try:
-            self._read_window(plans)
-        except Exception:  # e.g. memory: each file then reads and hashes on its own, as before
-            for plan in plans:
-                if isinstance(plan, _Plan):
-                    plan.md5 = None
+        held = self._read_window(plans)
+        replies = self._requests(plans, held) if self.options.isolate else None
+        try:  # the md5s side by side (multi-buffer kernel) while the worker parses
+            if held:
+                from extract.md5_lanes import md5_many
+
+                for plan, digest in zip(held, md5_many([p.content for p in held]), strict=True):
+                    plan.md5 = digest.hex()
+        except Exception:  # e.g. memory: each file then hashes on its own
+            for plan in held:
+                plan.md5 = None
         rows = []
         for plan in plans:
             if isinstance(plan, dict):
@@ -448,53 +500,17 @@ class _Plan:
     index: int = 0
     md5: str | None = None  # computed with the window's other files
     read_error: OSError | None = None  # the whole read failed: the file's row says why
-
-
-class _Replies:
-    """The parser worker's replies for one window, read in input order.
-
-    Requests go out together; the worker answers each in turn. A file's deadline runs from the moment
-    the previous reply was taken (so the limit is at least ``parse_timeout_s``). When the worker dies
-    or hangs on a file, that file gets the failure and the window's later requests go to a fresh one.
-    """
-
-    def __init__(self, worker: ParserWorker, requests: dict[int, dict]) -> None:
-        self._worker = worker
-        self._requests = requests
-        self._order = sorted(requests)
-        self._pos = 0  # next reply to read, as a position in _order
-        self._sent = 0  # positions sent to the current worker process
-        self._mark = 0.0
-
-    def _send(self) -> None:
-        self._worker.submit_many([self._requests[i] for i in self._order[self._pos :]])
-        self._sent = len(self._order)
-        self._mark = time.monotonic()
-
-    def get(self, index: int) -> dict:
-        if self._pos >= len(self._order) or self._order[self._pos] != index:
-            raise RuntimeError(f"parser replies read out of order (file {index})")
-        try:
-            if self._sent <= self._pos:
-                self._send()
-            reply = self._worker.result(self._mark)
-        except WorkerFailure:
-            self._pos += 1
-            self._sent = self._pos  # the worker is gone: the rest of the window is sent again
-            raise
-        self._pos += 1
-        self._mark = time.monotonic()
-        return reply
-
-    def skip(self, index: int) -> None:
-        """Drop a file's reply (its row failed before it was needed), keeping later replies in step."""
-        if self._pos < len(self._order) and self._order[self._pos] == index:
-            with contextlib.suppress(WorkerFailure):
-                self.get(index)
+    identity: Identity | None = None  # the file as planned (None for a caller's own content)
+    skip: str | None = None  # why structural parsing is skipped (too large), for the row
 
 
 class NotRegularFile(OSError):
     """The path is a directory, FIFO, socket or device: never read, reported in the row."""
+
+
+class FileChanged(OSError):
+    """The file's identity (inode, size, times) changed while it was read: its bytes are no one
+    version of the file."""
 
 
 def _check_regular(st: os.stat_result) -> None:
@@ -523,11 +539,6 @@ def _read_all(fd: int, size: int) -> bytes:
             parts.append(extra)
             got += len(extra)
     return parts[0] if len(parts) == 1 else b"".join(parts)
-
-
-def _read_path(path: str) -> bytes:
-    with open(path_bytes(path), "rb") as f:
-        return f.read()
 
 
 def _arrays_kept(value: Any) -> Any:

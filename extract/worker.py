@@ -4,6 +4,12 @@ Runs as ``python -m extract.worker``, speaking length-prefixed pickles on stdin/
 segfaults, hangs or balloons takes down only this process; the extractor turns that into the file's
 error row and starts a fresh worker. Its protocol is internal.
 
+A request carries the bytes the extractor read (in the shared buffer the extractor fills for each
+window, or inline), so the parse and the byte-level groups always describe the same contents. A
+file too large for the extractor to hold (it streams it) is read here by path, and its identity
+(device, inode, size, modification and change times) is checked against what the extractor saw: a
+file that changed or vanished in between gets a reply that says so, never a dead worker.
+
 The address-space limit is set once the worker is warm (LIEF loaded, kernels compiled: ~0.5 GiB of
 address space, mostly LLVM's reservations, not resident memory) and is the parse's budget on top of
 that footprint: compiling under a tight cap made LLVM abort at start-up.
@@ -83,15 +89,72 @@ def structural_raw(fmt: str, data: bytes | memoryview, size: int) -> dict:
     return {"parse_error": None, "raw": raw, "errors": errors}
 
 
-def _handle(request: dict) -> dict:
-    data = request.get("data")
-    if data is None:
-        with open(request["path"], "rb") as f:
-            data = f.read()
+Identity = tuple[int, int, int, int, int]
+
+
+def file_identity(st: os.stat_result) -> Identity:
+    """What says a file is still the one that was opened and has not been written since."""
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+class Unreadable(Exception):
+    """The parser could not get the bytes the extractor read; the message says why, in one line."""
+
+
+def _read_path(path: str, identity: Identity | None) -> bytes:
     try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise Unreadable("the file vanished after the extractor read it") from None
+    except OSError as exc:
+        raise Unreadable(f"the parser could not open the file ({exc.strerror or one_line(exc)})") from None
+    try:
+        before = file_identity(os.fstat(fd))
+        if identity is not None and before != tuple(identity):
+            raise Unreadable("the file changed after the extractor read it")
+        parts, got, size = [], 0, before[2]
+        while chunk := os.read(fd, max(size - got, 1 << 16)):  # one read, then the end of the file
+            parts.append(chunk)
+            got += len(chunk)
+        if file_identity(os.fstat(fd)) != before:
+            raise Unreadable("the file changed while the parser read it")
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+    except OSError as exc:
+        raise Unreadable(f"the parser could not read the file ({exc.strerror or one_line(exc)})") from None
+    finally:
+        os.close(fd)
+
+
+def _request_bytes(request: dict, shared_fd: int | None) -> bytes | memoryview:
+    """The file's bytes: from the shared buffer, inline, or (a streamed file) read here by path."""
+    shared = request.get("shared")
+    if shared is not None:
+        if shared_fd is None:
+            raise Unreadable("no shared buffer in this parser worker")
+        offset, length = shared
+        data = os.pread(shared_fd, length, offset)
+        if len(data) != length:
+            raise Unreadable("the shared buffer is shorter than the request")
+        return data
+    data = request.get("data")
+    if data is not None:
+        return data
+    return _read_path(request["path"], request.get("identity"))
+
+
+def handle_request(request: dict, shared_fd: int | None = None) -> dict:
+    """One file's reply: the parse's raw values and errors, ``unreadable`` when the parser could not
+    get the bytes the extractor read, or ``fatal`` when memory ran out (reading included: a file
+    larger than the memory cap is an out-of-memory reply, not a dead worker)."""
+    try:
+        data = _request_bytes(request, shared_fd)
         return structural_raw(request["format"], data, request["size"])
     except MemoryError:
         return {"fatal": "out of memory"}
+    except Unreadable as exc:
+        return {"unreadable": str(exc)}
+    except OSError as exc:  # the shared buffer could not be read
+        return {"unreadable": f"the parser could not read its bytes ({exc.strerror or one_line(exc)})"}
 
 
 def address_space_bytes() -> int:
@@ -114,6 +177,8 @@ def cap_memory(budget_mb: int) -> None:
 
 def main() -> int:
     budget_mb = int(os.environ.get("BINFEAT_WORKER_MEMORY_MB", "0") or 0)
+    shared = os.environ.get("BINFEAT_WORKER_SHARED_FD", "")
+    shared_fd = int(shared) if shared else None
     # The protocol owns the real stdout; anything a library prints goes to stderr instead.
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
@@ -137,7 +202,7 @@ def main() -> int:
         if request is None:
             return 0
         for one in request if isinstance(request, list) else [request]:
-            write_message(out, _handle(one))
+            write_message(out, handle_request(one, shared_fd))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ from __future__ import annotations
 import ctypes
 import time
 
+import numpy as np
+
 from extract import parsed
 
 _original = parsed._PARSERS["elf"]
@@ -18,7 +20,11 @@ def _faulty(data):
     if b"BINFEAT-HANG" in head:
         time.sleep(3600)
     if b"BINFEAT-BALLOON" in head:
-        hog = [bytearray(64 << 20) for _ in range(1000)]  # 64 GiB: stopped by the worker's memory cap
+        # A parser that keeps taking memory: 64 MiB buffers, up to 64 GiB. numpy.empty reserves
+        # address space without touching it, so the cap (an address-space limit) stops it after a
+        # handful of allocations in microseconds, whatever the machine's load; a zero-filled bytearray
+        # wrote every page and, on a busy machine, met the time limit first.
+        hog = [np.empty(64 << 20, np.uint8) for _ in range(1024)]
         return hog
     if bytes(data[-15:]) == b"BINFEAT-TAKE200":
         held = bytearray(200 << 20)
