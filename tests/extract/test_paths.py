@@ -133,6 +133,17 @@ def test_extract_file_and_batch_open_the_right_bytes(odd_names):
     assert {r["format"] for r in batch} == {"elf", "pe", "unknown"}
 
 
+def test_a_streamed_file_under_an_odd_name_is_parsed_by_the_worker(odd_names):
+    """Above whole_read_bytes the parser worker reads the file itself: by the name's bytes."""
+    streamed = extract.ExtractOptions(whole_read_bytes=4096, chunk_bytes=4096)
+    for name in odd_names:
+        row = extract.extract_file(path_text(name), streamed)
+        held = extract.extract_file(path_text(name))
+        assert row["sha256"] == hashlib.sha256(odd_names[name]).hexdigest()
+        for key in ("status", "error", "format", "general", "elf_header"):
+            assert row[key] == held[key], (name, key)
+
+
 def test_a_malformed_text_gets_an_error_row_not_another_file(tmp_path):
     shutil.copyfile(ELF, tmp_path / "a\\b")  # exists under the raw name "a\b", whose text form is "a\\b"
     row = extract.extract_file(f"{tmp_path}/a\\b")  # one backslash: not a text form
