@@ -10,16 +10,6 @@ from extract import kernels as kernels_module
 from extract.kernels import ByteScanner, scan_bytes
 
 
-@pytest.fixture(autouse=True, params=["vector", "portable"])
-def scan_kernel(request, monkeypatch):
-    """Every test here runs with each scan kernel (both must give EMBER's numbers)."""
-    from extract import byte_kernels, byte_kernels_portable
-
-    scan = byte_kernels._scan if request.param == "vector" else byte_kernels_portable._scan
-    monkeypatch.setattr(kernels_module, "_KERNELS", (scan, byte_kernels._long_runs, byte_kernels._patterns))
-    return request.param
-
-
 def _row(data: bytes) -> dict:
     from extract.extractor import ExtractOptions, Extractor
 
