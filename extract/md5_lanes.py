@@ -28,13 +28,13 @@ which is not isolated; tests/extract/test_md5_lanes.py puts buffers against inac
    ``steps`` times in a row, each lane's pointer then advanced by inc (64, or 0 for an idle lane).
 3. A lane's pointer walks one segment of ``left`` 64-byte blocks: buffer f's whole blocks (ptr =
    addr[f], left = size[f] // 64 >= 1, ending at or before addr[f] + size[f]); its padded tail (row
-   f of ``tail``, 128 bytes; left = 2 if r >= 56 else 1); or, idle, the 64 zero bytes at the end of
-   ``W`` (inc = 0). Every segment starts with left >= 1, and ``steps`` is the smallest ``left`` of the
-   active lanes, so no lane advances past its segment's end; a lane at left == 0 takes its next
-   segment before the next load.
-4. Array indices: W at most 19 * 16 + 15 < 21 * 16; tail[f, j] with f < n (``order`` holds indices of
-   ``size``) and j <= 127 (r <= 63; the length field at 56 or 120, 8 bytes); out[f, k]
-   with k < 4; the lane arrays with ln < 16.
+   f of ``tail``, 128 bytes, alive to the kernel's end: it returns tail.size; left = 2 if r >= 56
+   else 1); or, idle, the 64 zero bytes at the end of ``W`` (inc = 0). Every segment starts with
+   left >= 1, and ``steps`` is the smallest ``left`` of the active lanes, so no lane advances past
+   its segment's end; a lane at left == 0 takes its next segment before the next load.
+4. Array indices: W at most 19 * 16 + 15 < 21 * 16; tail[f, j] with f < n (``order`` holds indices
+   of ``size``) and j <= 127 (r <= 63; the length field at 56 or 120, 8 bytes); out[f, k] with k < 4;
+   the lane arrays with ln < 16.
 """
 from __future__ import annotations
 
@@ -53,11 +53,11 @@ __all__ = ["md5_many"]
 
 _L = 16  # lanes: one zmm register of uint32
 _LU = np.uint64(_L)  # unsigned copies keep numba from emitting wraparound checks
-# MD5 round constants.  Passed to the kernel as an argument (not a frozen global):
-# as runtime values LLVM adds them off the critical dependency chain.
+# MD5 round constants, passed to the kernel as an argument (not a frozen global): as runtime values
+# LLVM adds them off the critical dependency chain.
 _K = np.array([int(abs(np.sin(i + 1.0)) * 2**32) for i in range(64)], np.uint64).astype(np.uint32)
-# Cost of one kernel step (one block in each of _L lanes) in units of one hashlib
-# block: measured by _step_cost() on first use (about 1.7 on Zen 4 with AVX-512).
+# Cost of one kernel step (one block in each of _L lanes) in hashlib blocks: measured by _step_cost()
+# on first use (about 1.7 on Zen 4 with AVX-512).
 _STEP_COST: float | None = None
 _PACK = 32768  # bytes; see md5_many
 _CALIBRATE_BYTES = 1 << 18  # per lane: 4,096 steps, about 0.5 ms
@@ -77,9 +77,8 @@ def _load_u8(typingctx, addr):
 def _load_transposed(typingctx, dst, ptrs):
     """Load a 64-byte block from each of 16 addresses; store it lane-major at dst.
 
-    dst[w * 16 + lane] = word w of lane's block.  Written as LLVM shuffles (a
-    4-stage 16x16 butterfly transpose) because per-lane scalar loads in numba
-    do not vectorise and cost 3-4x more.
+    dst[w * 16 + lane] = word w of lane's block. Written as LLVM shuffles (a 4-stage 16x16 butterfly
+    transpose) because per-lane scalar loads in numba do not vectorise and cost 3-4x more.
     """
 
     def codegen(context, builder, sig, args):
@@ -323,9 +322,9 @@ def _kernel(addr, size, order, K, out):
 def _plan(size, step_cost):
     """Order for the lanes (largest first) and how many of the largest go to hashlib.
 
-    The lanes take about max(largest block count, total / lanes) steps, so a few
-    huge buffers would leave most lanes idle; hashing those serially is cheaper.
-    Minimises  hashlib blocks + step_cost * estimated lane steps  over prefixes.
+    The lanes take about max(largest block count, total / lanes) steps, so a few huge buffers would
+    leave most lanes idle; hashing those serially is cheaper. Minimises hashlib blocks + step_cost *
+    estimated lane steps over prefixes.
     """
     order = np.argsort(-size, kind="mergesort")
     blocks = size[order] // 64 + np.where(size[order] % 64 >= 56, 2, 1)
