@@ -17,7 +17,7 @@ FEATURE_PINS = [
     "mmh3>=5.0,<6",  # MurmurHash3 for hashed (variable-length) features
     "numpy>=2.0,<2.5",  # EMBER-compatible float32 entropy math
     "numba>=0.61,<0.69",  # compiled byte-level kernels
-    "py-tlsh>=4.7,<5.1",  # TLSH fuzzy hash (reference for binfeat's own, used by the tests)
+    "py-tlsh>=4.7,<5.1",  # TLSH fuzzy hash (the opt-in hashes group)
 ]
 
 def _version() -> str:

@@ -104,18 +104,10 @@ def load(entries: Sequence[FileEntry]) -> list[bytes]:
 
 
 def _scan_kernel(data: bytes) -> None:
-    """The single-pass kernel alone (as chosen for this machine): histogram, entropy windows, string
-    runs and patterns."""
+    """The single-pass kernel alone: histogram, entropy windows, string runs and patterns."""
     from extract.kernels import kernels
 
     _scan_with(kernels()[0], data)
-
-
-def _scan_portable(data: bytes) -> None:
-    """The portable kernel alone (what a machine without AVX2 runs)."""
-    from extract.byte_kernels_portable import _scan
-
-    _scan_with(_scan, data)
 
 
 def _scan_with(scan: Callable, data: bytes) -> None:
@@ -202,14 +194,12 @@ def _bytes_stage(window: Sequence[bytes]) -> None:
 
 
 KERNELS: dict[str, tuple[str, Callable[[bytes], None]]] = {
-    "scan_kernel": ("binfeat _scan kernel alone: one pass for histogram, entropy, strings, patterns", _scan_kernel),
-    "scan_kernel_portable": ("the portable _scan kernel alone (chosen where AVX2 is missing; same results)",
-                             _scan_portable),
+    "scan_kernel": ("binfeat scan kernel alone: one pass for histogram, entropy, strings, patterns", _scan_kernel),
     "byte_trio": ("ByteScanner: histogram + entropy + strings", byte_trio),
     "byte_trio+groups": ("ByteScanner + the 3 groups' compute/vectorize", _trio_groups),
     "sha256": ("hashlib.sha256 (what the extractor uses)", _sha256),
     "md5": ("hashlib.md5, one file at a time", _md5),
-    "tlsh": ("extract.fuzzy.TlshHasher", _tlsh),
+    "tlsh": ("extract.fuzzy.TlshHasher (py-tlsh)", _tlsh),
     "ssdeep": ("extract.fuzzy.SsdeepHasher", _ssdeep),
 }
 # Kernels that take a whole window of files at once, as the extractor calls them.

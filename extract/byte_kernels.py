@@ -1,13 +1,16 @@
-"""The numba kernels behind :mod:`extract.kernels`, defined at module level.
+"""The numba kernels behind :mod:`extract.kernels`: one pass over a chunk's bytes per 1 KiB block
+for the byte histogram, the EMBER entropy windows, the printable strings and the pattern counts.
 
-Imported only on first use (``extract.kernels.kernels()``), so importing binfeat never imports numba.
-Module level matters: numba's disk cache recognises a kernel that calls another (``_scan`` calls
-``_patterns``) across processes only when the callee is a module global, not a closure variable.
+Imported only on first use (:func:`extract.kernels.kernels`), so importing binfeat never imports
+numba; compiled then, or loaded from numba's disk cache. Module level matters: numba's disk cache
+recognises a kernel that calls another (``scan`` calls ``count_patterns``) across processes only when
+the callee is a module global, not a closure variable.
 
-``_scan`` works on 64 bytes at a time through a few numba intrinsics written as generic LLVM IR
-(vector compares read as bit masks, ``llvm.experimental.vector.compress``, ``ctpop``, ``cttz``): with
-AVX-512 each is a handful of instructions (``vpcmpub`` into a mask, ``kmovq``, ``vpcompressw``); on
-other CPUs LLVM expands the same IR into slower code with the same results.
+The kernels work a byte at a time in plain loops over unsigned indices, which LLVM vectorises on any
+target. A hand-written variant (64 bytes a step through vector intrinsics in LLVM IR: bit masks, a
+vector compress of the nonzero bytes' table indices) ran this scan alone 1.43x as fast with
+AVX-512, but the whole extraction within run-to-run noise of this one (docs/architecture.md,
+"Kernels kept and dropped"), so it was dropped.
 """
 
 from __future__ import annotations
@@ -15,206 +18,24 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from llvmlite import ir
-from numba import njit, types
-from numba.core import cgutils
-from numba.core.extending import intrinsic
+from numba import njit
 
-from extract.kernels import BLOCK, UNCERTAIN, WINDOW
+from extract.byte_spec import BLOCK, UNCERTAIN, WINDOW
 
-# unsigned index steps: with unsigned indices numba omits its negative-index wraparound code
-U0, U1, U2, U3, U4, U6, U16, U32, U64 = (np.uint64(v) for v in (0, 1, 2, 3, 4, 6, 16, 32, 64))
-U60, U61, U62, U63 = (np.uint64(v) for v in (60, 61, 62, 63))  # word shifts
-U512, U1024, U1536, U2048 = (np.uint64(v) for v in (512, 1024, 1536, 2048))
+# unsigned index steps: with unsigned indices numba omits its negative-index wraparound code and
+# LLVM vectorises the loops
+U0, U1, U2, U3, U4, U7, U8, U16, U48 = (np.uint64(v) for v in (0, 1, 2, 3, 4, 7, 8, 16, 48))
+U256, U512, U1024, U1536, U2048 = (np.uint64(v) for v in (256, 512, 1024, 1536, 2048))
+M8 = np.uint64(0x00FF00FF00FF00FF)  # byte lanes of a word, summed pairwise into 16-bit lanes
 M16 = np.uint64(0x0001000100010001)  # a uint16 in each of a word's four lanes
 FLUSH = 128  # blocks between moves of the uint16 table into int64: an entry gains <= 256 a block
-
-
-# --- the intrinsics: 32- and 64-byte vector steps as generic LLVM IR (see the module docstring)
-_I1, _I8, _I16, _I32, _I64 = ir.IntType(1), ir.IntType(8), ir.IntType(16), ir.IntType(32), ir.IntType(64)
-
-
-def _vec_load(context, builder, aryty, ary, pos, count):
-    # ``count`` bytes ary[pos:pos+count] as a <count x i8> vector (the caller keeps them in bounds)
-    vty = ir.VectorType(_I8, count)
-    arr = context.make_array(aryty)(context, builder, ary)
-    if aryty.layout == "C":
-        ptr = builder.gep(arr.data, [pos])
-        return builder.load(builder.bitcast(ptr, vty.as_pointer()), align=1)
-    v = ir.Constant(vty, ir.Undefined)  # strided: one element at a time
-    for k in range(count):
-        idx = builder.add(pos, ir.Constant(_I64, k))
-        ptr = cgutils.get_item_pointer(context, builder, aryty, arr, [idx], wraparound=False)
-        v = builder.insert_element(v, builder.load(ptr), ir.Constant(_I32, k))
-    return v
-
-
-def _splat(vty, value):
-    return ir.Constant(vty, [value] * vty.count)
-
-
-def _bits(builder, mask):
-    # a <64 x i1> mask as an i64, bit k = lane k
-    return builder.bitcast(mask, ir.IntType(mask.type.count))
-
-
-def _is_u8_array(a):
-    return isinstance(a, types.Array) and a.ndim == 1 and a.dtype == types.uint8
-
-
-@intrinsic
-def _printable_bits(typingctx, a, pos):
-    # bit k: 32 <= a[pos + k] <= 127, for k < 64
-    if not _is_u8_array(a):
-        return None
-
-    def codegen(context, builder, sig, args):
-        v = _vec_load(context, builder, sig.args[0], args[0], args[1], 64)
-        d = builder.sub(v, _splat(v.type, 32))
-        return _bits(builder, builder.icmp_unsigned("<", d, _splat(v.type, 96)))
-
-    return types.uint64(a, types.uint64), codegen
-
-
-@intrinsic
-def _pair_bits(typingctx, a, pos):
-    # bit k: a[pos + k - 1], a[pos + k] is one of the pairs MZ, :\, //, Y_ (the last two bytes of
-    # every pattern), for k < 64; reads a[pos - 1:pos + 64]
-    if not _is_u8_array(a):
-        return None
-
-    def codegen(context, builder, sig, args):
-        x0 = _vec_load(context, builder, sig.args[0], args[0], builder.sub(args[1], ir.Constant(_I64, 1)), 64)
-        x1 = _vec_load(context, builder, sig.args[0], args[0], args[1], 64)
-        hit = None
-        for c0, c1 in ((77, 90), (58, 92), (47, 47), (89, 95)):
-            h = builder.and_(builder.icmp_unsigned("==", x0, _splat(x0.type, c0)),
-                             builder.icmp_unsigned("==", x1, _splat(x1.type, c1)))
-            hit = h if hit is None else builder.or_(hit, h)
-        return _bits(builder, hit)
-
-    return types.uint64(a, types.uint64), codegen
-
-
-@intrinsic
-def _index_compress(typingctx, a, pos, lgbits, out, cnt):
-    # the table indices of a[pos:pos + 32] (nibble-swapped byte | 256 * bit k of lgbits), the nonzero
-    # bytes' only, stored at out[cnt:] (32 lanes written, out has room); returns cnt + their number
-    if not (_is_u8_array(a) and isinstance(out, types.Array) and out.dtype == types.uint16 and out.layout == "C"):
-        return None
-
-    def codegen(context, builder, sig, args):
-        wty = ir.VectorType(_I16, 32)
-        v = builder.zext(_vec_load(context, builder, sig.args[0], args[0], args[1], 32), wty)
-        low = builder.and_(builder.shl(v, _splat(wty, 4)), _splat(wty, 0xF0))
-        sw = builder.or_(low, builder.lshr(v, _splat(wty, 4)))  # nibbles swapped
-        lgm = builder.bitcast(builder.trunc(args[2], _I32), ir.VectorType(_I1, 32))
-        ix = builder.or_(sw, builder.select(lgm, _splat(wty, 256), _splat(wty, 0)))
-        nz = builder.icmp_unsigned("!=", v, _splat(wty, 0))
-        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(wty, [wty, nz.type, wty]),
-                                            "llvm.experimental.vector.compress.v32i16")
-        packed = builder.call(fn, [ix, nz, ir.Constant(wty, ir.Undefined)])
-        o = context.make_array(sig.args[3])(context, builder, args[3])
-        builder.store(packed, builder.bitcast(builder.gep(o.data, [args[4]]), wty.as_pointer()), align=2)
-        ctpop = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_I32, [_I32]), "llvm.ctpop.i32")
-        return builder.add(args[4], builder.zext(builder.call(ctpop, [_bits(builder, nz)]), _I64))
-
-    return types.uint64(a, types.uint64, types.uint64, out, types.uint64), codegen
-
-
-@intrinsic
-def _popcount(typingctx, x):
-    def codegen(context, builder, sig, args):
-        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_I64, [_I64]), "llvm.ctpop.i64")
-        return builder.call(fn, args)
-
-    return types.uint64(types.uint64), codegen
-
-
-@intrinsic
-def _ctz(typingctx, x):
-    # the index of the lowest set bit (x != 0)
-    def codegen(context, builder, sig, args):
-        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(_I64, [_I64, _I1]), "llvm.cttz.i64")
-        return builder.call(fn, [args[0], ir.Constant(_I1, 1)])
-
-    return types.uint64(types.uint64), codegen
+# p * log2(p) for the counts c = 0..2048 of a window (p = c / 2048): a global array, which numba
+# freezes into the kernels as a constant. Python's math.log2 and numba's are the same libm call.
+PLOGP = np.array([0.0] + [(c / WINDOW) * math.log2(c / WINDOW) for c in range(1, WINDOW + 1)])
 
 
 @njit(cache=True, nogil=True, boundscheck=False)
-def _edge_word(a, pos, n, buf):  # pragma: no cover - compiled
-    # a[pos - 1:pos + 64] copied into buf[63:128], zero outside a (a zero byte is in no mask)
-    for k in range(63, 128):
-        s = pos + np.uint64(k) - U64
-        buf[k] = a[s] if pos + np.uint64(k) >= U64 and s < n else 0
-
-
-@njit(cache=True, nogil=True, boundscheck=False)
-def _printable_edge(a, pos, n, buf):  # pragma: no cover - compiled
-    if pos >= n:
-        return U0
-    _edge_word(a, pos, n, buf)
-    return _printable_bits(buf, U64)
-
-
-@njit(cache=True, nogil=True, boundscheck=False)
-def _pair_edge(a, pos, n, buf):  # pragma: no cover - compiled
-    _edge_word(a, pos, n, buf)
-    return _pair_bits(buf, U64)
-
-
-@intrinsic
-def _row_sums(typingctx, t, out):
-    # out[k] = the sum (mod 2**16) of t[k::16], t 2048 uint16 (the table's 16 high-nibble row sums)
-    if not (isinstance(t, types.Array) and t.dtype == types.uint16 and t.layout == "C"
-            and isinstance(out, types.Array) and out.dtype == types.uint16 and out.layout == "C"):
-        return None
-
-    def codegen(context, builder, sig, args):
-        wty = ir.VectorType(_I16, 32)
-        src = builder.bitcast(context.make_array(sig.args[0])(context, builder, args[0]).data, wty.as_pointer())
-        vs = [builder.load(builder.gep(src, [ir.Constant(_I64, r)]), align=2) for r in range(64)]
-        while len(vs) > 1:
-            vs = [builder.add(vs[k], vs[k + 1]) for k in range(0, len(vs), 2)]
-        hty = ir.VectorType(_I32, 16)
-        lo = builder.shuffle_vector(vs[0], vs[0], ir.Constant(hty, list(range(16))))
-        hi = builder.shuffle_vector(vs[0], vs[0], ir.Constant(hty, list(range(16, 32))))
-        dst = context.make_array(sig.args[1])(context, builder, args[1]).data
-        builder.store(builder.add(lo, hi), builder.bitcast(dst, lo.type.as_pointer()), align=2)
-        return context.get_dummy_value()
-
-    return types.none(t, out), codegen
-
-
-@njit(cache=True, nogil=True)
-def _windows(p, p_next):  # pragma: no cover - compiled
-    # bit k: the 5-byte window at k is all printable (p: printable bits of a word, p_next: of the next)
-    return p & ((p >> U1) | (p_next << U63)) & ((p >> U2) | (p_next << U62)) & ((p >> U3) | (p_next << U61)) & (
-        (p >> U4) | (p_next << U60))
-
-
-@njit(cache=True, nogil=True)
-def _covered(q, q_prev):  # pragma: no cover - compiled
-    # bit k: some window (bits q, q_prev: of the word before) covers byte k, i.e. it is in a string
-    return q | ((q << U1) | (q_prev >> U63)) | ((q << U2) | (q_prev >> U62)) | ((q << U3) | (q_prev >> U61)) | (
-        (q << U4) | (q_prev >> U60))
-
-
-@njit(cache=True, nogil=True)
-def _plogp_table():  # pragma: no cover - compiled
-    # p * log2(p) for p = c / 2048, computed as _scan once did inline: the same bits, no log2 per bin
-    out = np.zeros(WINDOW + 1, np.float64)
-    for c in range(1, WINDOW + 1):
-        pr = c / 2048.0
-        out[c] = pr * math.log2(pr)
-    return out
-
-
-PLOGP = _plogp_table()  # a global array: numba freezes it into _scan as a constant
-
-
-@njit(cache=True, nogil=True, boundscheck=False)
-def _patterns(x, start, stop, out):  # pragma: no cover - compiled
+def count_patterns(x, start, stop, out):  # pragma: no cover - compiled
     # EMBER's pattern counts for matches ending in x[start:stop]; the 7 bytes before start are
     # context. Every pattern ends in one of four byte pairs (MZ, :\\, //, Y_): a branch-free
     # screen for those pairs over 64 bytes at a time (vectorised) keeps the exact checks rare.
@@ -257,17 +78,6 @@ def _patterns(x, start, stop, out):  # pragma: no cover - compiled
     out[1] += urls
     out[2] += reg
     out[3] += mz
-
-
-@njit(cache=True, nogil=True, boundscheck=False)
-def _check_pairs(a, f, at, pstart, pat):  # pragma: no cover - compiled
-    # _patterns' exact checks where the screen fired: bit k of f says a pair ends at a[at + k]
-    while f:
-        k = _ctz(f)
-        f &= f - U1
-        e = at + np.int64(k)
-        if e >= pstart:
-            _patterns(a, e, e + 1, pat)
 
 
 @njit(cache=True, nogil=True, boundscheck=False)
@@ -361,23 +171,26 @@ def _fold(t, tt, zeros, hist, longhist):  # pragma: no cover - compiled
 
 
 @njit(cache=True, nogil=True, boundscheck=False)
-def _scan(a, n_full, pre, rstop, pstart, hist, longhist, grid, prev_nib, state, runs, pat, unc):  # pragma: no cover
-    # One pass per 1024-byte block, 64 bytes (one bit each in a uint64 word) at a time:
-    # 1. printable bits P (the 4 bytes before the chunk from ``pre``; past its end: not printable),
-    #    q = 5-byte all-printable windows, lg = "in a string" (some window covers the byte) and the
-    #    run starts (lg bits whose previous bit is clear), all by word shifts and a popcount;
-    #    positions >= rstop are left unresolved (lg = 0);
-    # 2. each nonzero byte's table index (nibble-swapped byte + 256 * lg) compressed into ``cix``;
-    #    zero bytes (about 30% of binaries' bytes, never in a string) are only counted;
-    # 3. one 4-way split table over ``cix``: its low+high halves are the byte histogram and its high
-    #    half the string-byte histogram. Swapped nibbles put the 16 bins of a high nibble 16 entries
-    #    apart, so its row sums are vertical vector adds;
-    # 4. the block's nibble counts are the growth of the table's 16 row sums (plus its zeros), each
-    #    pair of adjacent blocks is one EMBER entropy window;
-    # 5. _patterns' pair screen as bit masks, its exact checks only at their bits (rare).
-    # Inner blocks (no chunk edge within 64 bytes) take a straight loop without calls.
+def scan(a, n_full, pre, rstop, pstart, hist, longhist, grid, prev_nib, state, runs, pat, unc):  # pragma: no cover
+    # The chunk a[:n]: n_full bytes of whole blocks, then the last partial block; pre: the 4 bytes
+    # before the chunk; positions >= rstop are left unresolved; pattern matches ending before pstart
+    # were counted with the previous chunk. Adds into hist, longhist, grid, pat; carries prev_nib,
+    # state (a previous block exists) and runs (previous byte in a string, number of strings) to the
+    # next chunk; near-boundary windows go to unc, their number is returned.
+    # One pass per 1024-byte block, the block held in L1 cache:
+    # 1. printable flags p for the block and 4 bytes each side (``pre``: the 4 bytes before the
+    #    chunk; past the chunk's end: not printable, and positions >= rstop are left unresolved);
+    #    q = 5-byte all-printable windows, lg = "in a string" (some window covers the byte);
+    # 2. one 4-way split table indexed by the nibble-swapped byte + 256 * lg: its low+high halves
+    #    are the byte histogram and its high half the string-byte histogram. Swapped nibbles put
+    #    the 16 bins of a high nibble 16 entries apart, so its row sums are vertical vector adds
+    #    (numba's row-wise sums became gathers);
+    # 3. the block's nibble counts are the growth of the table's 16 row sums, each pair of
+    #    adjacent blocks is one EMBER entropy window;
+    # 4. per-byte flags (run starts, pattern pairs) are stored as bytes and summed or or-ed 8 to a
+    #    uint64: reduced directly, numba widens each byte to int64 (8 bytes per vector, not 64).
     have_prev = state[0]
-    pl = np.uint64(runs[0])
+    pl = runs[0]
     numstr = runs[1]
     nunc = 0
     # uint16 counts (half the vector work of int32 in the row sums), moved into int64 ``tt`` every
@@ -385,120 +198,116 @@ def _scan(a, n_full, pre, rstop, pstart, hist, longhist, grid, prev_nib, state, 
     # modulo 2**16
     t = np.zeros(2048, np.uint16)  # way * 512 + lg * 256 + low nibble * 16 + high nibble
     tt = np.zeros(2048, np.int64)
-    rs = np.zeros(16, np.uint16)
+    acc = np.zeros(1024, np.uint16)
     nblk = 0
     nib = np.zeros(16, np.int64)
     rows = np.zeros(16, np.int64)
-    cix = np.zeros(BLOCK + 64, np.uint16)  # the block's nonzero bytes' table indices (less the way's offset)
-    cix64 = cix.view(np.uint64)
-    fw = np.zeros(16, np.uint64)  # an inner block's pair screen, a word each
-    nst = U0  # run starts of the inner blocks
-    buf = np.zeros(128, np.uint8)  # an edge word, zero-padded: [63] the byte before, [64:128] the word
+    p = np.zeros(BLOCK + 8, np.uint8)
+    q = np.zeros(BLOCK + 4, np.uint8)
+    lg = np.zeros(BLOCK, np.uint8)
+    ix = np.zeros(BLOCK, np.uint16)  # the table index of each byte (less the way's offset)
+    ix64 = ix.view(np.uint64)
+    d = np.zeros(BLOCK, np.uint8)  # run starts
+    d64 = d.view(np.uint64)
+    g = np.zeros(BLOCK, np.uint8)  # pattern pair screen
+    g64 = g.view(np.uint64)
     n = a.shape[0]
-    un = np.uint64(n)
-    urstop = np.uint64(max(rstop, 0))
-    zeros = 0
-    # the chain's state: P of the current word, q and lg of the previous one (their bit 63 is the
-    # position just before the word); the 4 bytes before the chunk are bits 60..63 of P_-1
-    pw = U0
-    for k in range(4):
-        b = pre[k]
-        if b >= 32 and b <= 127:
-            pw |= U1 << np.uint64(60 + k)
-    pn = _printable_bits(a, U0) if un >= U64 else _printable_edge(a, U0, un, buf)
-    qprev = _windows(pw, pn)
-    pw = pn
-    lgprev = pl << np.uint64(63)
     i = 0
     while i < n:
         end = i + BLOCK if i < n_full else n
         m = end - i
+        # unsigned indices: numba then drops its negative-index wraparound and LLVM vectorises
+        um = np.uint64(m)
         ub = np.uint64(i)
-        full = m == BLOCK
-        nw = np.uint64((m + 63) >> 6)
-        c = U0
-        if full and i >= 1 and i + BLOCK + 64 <= n and i + BLOCK <= rstop:
-            # an inner block (no chunk edge within reach): a straight loop without calls
-            fany = U0
-            for w in range(U16):
-                pos = ub + (w << U6)
-                pn = _printable_bits(a, pos + U64)
-                q = _windows(pw, pn)
-                lg = _covered(q, qprev)
-                nst += _popcount(lg & ~((lg << U1) | (lgprev >> np.uint64(63))))
-                qprev = q
-                pw = pn
-                lgprev = lg
-                c = _index_compress(a, pos, lg, cix, c)
-                c = _index_compress(a, pos + U32, lg >> U32, cix, c)
-                f = _pair_bits(a, pos)
-                fw[w] = f
-                fany |= f
-            if fany:
-                for w in range(U16):
-                    if fw[w]:
-                        _check_pairs(a, fw[w], i + np.int64(w << U6), pstart, pat)
+        if i >= 4 and end + 4 <= n:
+            base = np.uint64(i - 4)
+            for k in range(um + U8):
+                b = a[base + k]
+                p[k] = (b >= 32) & (b <= 127)
         else:
-            for w in range(nw):
-                pos = ub + (w << U6)
-                npos = pos + U64
-                pn = _printable_bits(a, npos) if npos + U64 <= un else _printable_edge(a, npos, un, buf)
-                q = _windows(pw, pn)
-                lg = _covered(q, qprev)
-                if pos + U64 > urstop:  # unresolved: counted as plain bytes now, resolved with the next chunk
-                    if urstop > pos:
-                        keep = urstop - pos
-                        lg &= (U1 << keep) - U1
-                        pl = (lg >> (keep - U1)) & U1
-                    else:
-                        lg = U0
-                numstr += np.int64(_popcount(lg & ~((lg << U1) | (lgprev >> np.uint64(63)))))
-                qprev = q
-                pw = pn
-                lgprev = lg
-                if full:
-                    c = _index_compress(a, pos, lg, cix, c)
-                    c = _index_compress(a, pos + U32, lg >> U32, cix, c)
-                else:
-                    for k in range(pos, min(pos + U64, un)):
-                        b = a[k]
-                        if b:
-                            cix[c] = ((np.uint16(b) << 4) & 0xF0) | (b >> 4) | (np.uint16((lg >> (k - pos)) & U1) << 8)
-                            c += U1
-                # the pattern screen: pairs ending in this word
-                f = _pair_bits(a, pos) if pos >= U1 and pos + U64 <= un else _pair_edge(a, pos, un, buf)
-                if f:
-                    _check_pairs(a, f, i + np.int64(w << U6), pstart, pat)
-        if urstop >= ub + np.uint64(m):
-            pl = (lgprev >> np.uint64((m - 1) & 63)) & U1
-        zb = m - np.int64(c)
-        zeros += zb
+            for k in range(m + 8):
+                s = i - 4 + k
+                b = pre[s + 4] if s < 0 else (a[s] if s < n else 0)
+                p[k] = (b >= 32) & (b <= 127)
+        for k in range(um + U4):
+            q[k] = p[k] & p[k + U1] & p[k + U2] & p[k + U3] & p[k + U4]
+        for k in range(um):
+            lg[k] = q[k] | q[k + U1] | q[k + U2] | q[k + U3] | q[k + U4]
+        mr = min(m, rstop - i)
+        if mr < m:
+            for k in range(max(mr, 0), m):
+                lg[k] = 0  # unresolved: counted as a plain byte now, resolved with the next chunk
+        if mr > 0:
+            umr = np.uint64(mr)
+            d[0] = lg[0] & (1 - pl)
+            for k in range(U1, umr):
+                d[k] = lg[k] > lg[k - U1]
+            nwr = (umr + U7) >> U3
+            for k in range(umr, nwr << U3):
+                d[k] = 0
+            s8 = np.uint64(0)  # 8 byte lanes, each <= BLOCK / 8
+            for w in range(nwr):
+                s8 += d64[w]
+            s8 = (s8 & M8) + ((s8 >> U8) & M8)  # 4 16-bit lanes, summed by the multiply
+            numstr += np.int64((s8 * M16) >> U48)
+            pl = lg[mr - 1]
+        for k in range(um):
+            b = a[ub + k]
+            ix[k] = ((b << 4) & 0xF0) | (b >> 4) | (np.uint16(lg[k]) << 8)
         if nblk == FLUSH:
             _flush(t, tt, rows)
             nblk = 0
         nblk += 1
-        _count_block(t, cix, cix64, c)
+        _count_block(t, ix, ix64, um)
         if i < n_full:
-            _row_sums(t, rs)  # the table's 16 high-nibble row sums
+            # fold the table in halves down to its 16 high-nibble sums: contiguous vector adds
+            for h in range(U512):
+                acc[h] = t[h] + t[h + U512] + t[h + U1024] + t[h + U1536]
+            w = U256
+            while w >= U16:
+                for h in range(w):
+                    acc[h] += acc[h + w]
+                w >>= U1
             for k in range(16):
-                nib[k] = (np.int64(rs[k]) - rows[k]) & 0xFFFF
-                rows[k] = rs[k]
-            nib[0] += zb
+                nib[k] = (np.int64(acc[k]) - rows[k]) & 0xFFFF
+                rows[k] = acc[k]
             if have_prev:
                 nunc = _add_window(prev_nib, nib, grid, unc, nunc)
             for k in range(16):
                 prev_nib[k] = nib[k]
             have_prev = 1
+        # count_patterns' pair screen while the block is in cache, kept in byte lanes by the store; its
+        # exact checks only at the flagged positions (about 1 in 4000 bytes of binaries)
+        k0 = U1 if i == 0 else U0
+        g[0] = 0
+        for k in range(k0, um):
+            a0 = a[ub + k - U1]
+            a1 = a[ub + k]
+            g[k] = ((a0 == 77) & (a1 == 90)) | ((a0 == 58) & (a1 == 92)) | ((a0 == 47) & (a1 == 47)) | (
+                (a0 == 89) & (a1 == 95))
+        nwp = (um + U7) >> U3
+        for k in range(um, nwp << U3):
+            g[k] = 0
+        f = np.uint64(0)
+        for w in range(nwp):  # most blocks have no pair at all
+            f |= g64[w]
+        for w in range(U0, nwp if f else U0):
+            if g64[w]:
+                for k in range(w << U3, (w << U3) + U8):
+                    if g[k]:  # exact checks at flagged positions only
+                        e = i + np.int64(k)
+                        if e >= pstart:
+                            count_patterns(a, e, e + 1, pat)
         i = end
-    _fold(t, tt, zeros, hist, longhist)
+    _fold(t, tt, 0, hist, longhist)
     state[0] = have_prev
-    runs[0] = np.int64(pl)
-    runs[1] = numstr + np.int64(nst)
+    runs[0] = pl
+    runs[1] = numstr
     return nunc
 
 
 @njit(cache=True, nogil=True, boundscheck=False)
-def _long_runs(x, start, stop, longhist, state):  # pragma: no cover - compiled
+def string_runs(x, start, stop, longhist, state):  # pragma: no cover - compiled
     # Resolves x[start:stop]; x[start-4:start] (or the file's start) and x[stop:stop+4] (or the
     # file's end) are context.
     n = x.shape[0]

@@ -1,21 +1,40 @@
 """Multi-buffer MD5: hash many independent buffers at once, one buffer per SIMD lane.
 
-``hashlib.md5`` is inherently serial (each 64-byte block depends on the previous
-one), so a single stream cannot use SIMD.  Independent files can: this module
-runs 16 MD5 streams side by side in AVX-512 registers (32-bit lanes), refilling a
-lane with the next buffer as soon as its buffer (plus MD5 padding) is consumed.
-Large buffers are read in place through raw addresses (small ones are packed
-into one array, which is cheaper than asking numpy for many addresses); only the
-last, partial block(s) of each buffer are built in a small padded tail array.
-Needs AVX-512 to be fast (AVX2 still works: LLVM then splits each vector in two).
+``hashlib.md5`` is inherently serial (each 64-byte block depends on the previous one), so a single
+stream cannot use SIMD. Independent files can: this module runs 16 MD5 streams side by side in
+AVX-512 registers (32-bit lanes), refilling a lane with the next buffer as soon as its buffer (plus
+MD5 padding) is consumed. Large buffers are read in place through raw addresses (small ones are
+packed into one array, which is cheaper than asking numpy for many addresses); only the last,
+partial block(s) of each buffer are built in a small padded tail array. Needs AVX-512 to be fast
+(AVX2 still works: LLVM then splits each vector in two).
 
-Lanes idle while one long buffer finishes, so ``md5_many`` hands the largest
-buffers to ``hashlib`` whenever a simple cost model says the lanes would be
-badly utilised. The model's one constant, the cost of a kernel step against a
-hashlib block, is measured once per process (a few ms) rather than assumed, so a
-CPU without AVX-512 shifts work to hashlib instead of running slower than it.
-The extractor imports this module on first use: numba compiles (or loads from
-its disk cache) then, never at the extractor's import.
+Lanes idle while one long buffer finishes, so ``md5_many`` hands the largest buffers to ``hashlib``
+whenever a simple cost model says the lanes would be badly utilised. The model's one constant, the
+cost of a kernel step against a hashlib block, is measured once per process (a few ms) rather than
+assumed, so a CPU without AVX-512 shifts work to hashlib instead of running slower than it. The
+extractor imports this module on first use: numba compiles (or loads from its disk cache) then.
+
+Why the raw-pointer reads (bounds checks off) stay inside the buffers (this runs in the Spark worker,
+which is not isolated; tests/extract/test_md5_lanes.py puts buffers against inaccessible pages):
+1. In ``md5_many``, buffer f is ``bufs[f]``, a flat uint8 array (``_flat``), and size[f] is its
+   size. addr[f] is its data address (read in place), or, for the small ones, packed's address plus
+   the sizes of those joined before it (``packed`` is their bytes end to end, in that order). So the
+   kernel's buffer f is [addr[f], addr[f] + size[f]). ``bufs`` and ``packed`` live until the kernel
+   returns, and a view pins a bytearray or mmap against resizing or closing meanwhile. (``_step_cost``
+   passes 16 spans laid end to end over its own array.)
+2. ``_kernel`` reads through raw pointers only with ``_load_u8(addr[f] + full + j)``, j < r =
+   size[f] - full: within buffer f; and ``_load_transposed``: the 16 lane pointers (``ptr``, 16
+   uint64), then 64 bytes at each, stored into W's first 16 rows (1,024 of its 1,344 bytes). It runs
+   ``steps`` times in a row, each lane's pointer then advanced by inc (64, or 0 for an idle lane).
+3. A lane's pointer walks one segment of ``left`` 64-byte blocks: buffer f's whole blocks (ptr =
+   addr[f], left = size[f] // 64 >= 1, ending at or before addr[f] + size[f]); its padded tail (row
+   f of ``tail``, 128 bytes, alive to the kernel's end: it returns tail.size; left = 2 if r >= 56
+   else 1); or, idle, the 64 zero bytes at the end of ``W`` (inc = 0). Every segment starts with
+   left >= 1, and ``steps`` is the smallest ``left`` of the active lanes, so no lane advances past
+   its segment's end; a lane at left == 0 takes its next segment before the next load.
+4. Array indices: W at most 19 * 16 + 15 < 21 * 16; tail[f, j] with f < n (``order`` holds indices
+   of ``size``) and j <= 127 (r <= 63; the length field at 56 or 120, 8 bytes); out[f, k] with k < 4;
+   the lane arrays with ln < 16.
 """
 from __future__ import annotations
 
@@ -34,11 +53,11 @@ __all__ = ["md5_many"]
 
 _L = 16  # lanes: one zmm register of uint32
 _LU = np.uint64(_L)  # unsigned copies keep numba from emitting wraparound checks
-# MD5 round constants.  Passed to the kernel as an argument (not a frozen global):
-# as runtime values LLVM adds them off the critical dependency chain.
+# MD5 round constants, passed to the kernel as an argument (not a frozen global): as runtime values
+# LLVM adds them off the critical dependency chain.
 _K = np.array([int(abs(np.sin(i + 1.0)) * 2**32) for i in range(64)], np.uint64).astype(np.uint32)
-# Cost of one kernel step (one block in each of _L lanes) in units of one hashlib
-# block: measured by _step_cost() on first use (about 1.7 on Zen 4 with AVX-512).
+# Cost of one kernel step (one block in each of _L lanes) in hashlib blocks: measured by _step_cost()
+# on first use (about 1.7 on Zen 4 with AVX-512).
 _STEP_COST: float | None = None
 _PACK = 32768  # bytes; see md5_many
 _CALIBRATE_BYTES = 1 << 18  # per lane: 4,096 steps, about 0.5 ms
@@ -58,9 +77,8 @@ def _load_u8(typingctx, addr):
 def _load_transposed(typingctx, dst, ptrs):
     """Load a 64-byte block from each of 16 addresses; store it lane-major at dst.
 
-    dst[w * 16 + lane] = word w of lane's block.  Written as LLVM shuffles (a
-    4-stage 16x16 butterfly transpose) because per-lane scalar loads in numba
-    do not vectorise and cost 3-4x more.
+    dst[w * 16 + lane] = word w of lane's block. Written as LLVM shuffles (a 4-stage 16x16 butterfly
+    transpose) because per-lane scalar loads in numba do not vectorise and cost 3-4x more.
     """
 
     def codegen(context, builder, sig, args):
@@ -220,9 +238,9 @@ def _compress(W, K):
 def _kernel(addr, size, order, K, out):
     """Hash buffers (raw address, byte size) in the given order; digests as out[f] (4 words).
 
-    Each buffer is two segments: its full 64-byte blocks, read in place, then
-    1 or 2 padded tail blocks built here.  Between events (some lane finishing
-    a segment) the hot loop is only transpose + compress + pointer bump.
+    Each buffer is two segments: its full 64-byte blocks, read in place, then 1 or 2 padded tail
+    blocks built here. Between events (some lane finishing a segment) the hot loop is only
+    transpose + compress + pointer bump (memory safety: the module docstring).
     """
     n = order.size
     tail = np.zeros((size.size, 128), np.uint8)
@@ -304,9 +322,9 @@ def _kernel(addr, size, order, K, out):
 def _plan(size, step_cost):
     """Order for the lanes (largest first) and how many of the largest go to hashlib.
 
-    The lanes take about max(largest block count, total / lanes) steps, so a few
-    huge buffers would leave most lanes idle; hashing those serially is cheaper.
-    Minimises  hashlib blocks + step_cost * estimated lane steps  over prefixes.
+    The lanes take about max(largest block count, total / lanes) steps, so a few huge buffers would
+    leave most lanes idle; hashing those serially is cheaper. Minimises hashlib blocks + step_cost *
+    estimated lane steps over prefixes.
     """
     order = np.argsort(-size, kind="mergesort")
     blocks = size[order] // 64 + np.where(size[order] % 64 >= 56, 2, 1)
@@ -322,10 +340,9 @@ def _plan(size, step_cost):
     return order, best_k
 
 
-def _contiguous(buf: bytes | bytearray | memoryview | np.ndarray) -> bytes | np.ndarray:
-    """bytes unchanged, anything else as a flat uint8 array (copying only non-contiguous data)."""
-    if isinstance(buf, bytes):
-        return buf
+def _flat(buf: bytes | bytearray | memoryview | np.ndarray) -> np.ndarray:
+    """The buffer's bytes as a flat uint8 array: a view where they are contiguous (pinning a bytearray
+    or mmap against resizing while the view lives), else a copy."""
     if isinstance(buf, np.ndarray):
         return np.ascontiguousarray(buf).reshape(-1).view(np.uint8)
     try:
@@ -334,8 +351,8 @@ def _contiguous(buf: bytes | bytearray | memoryview | np.ndarray) -> bytes | np.
         return np.frombuffer(memoryview(buf).tobytes(), np.uint8)
 
 
-def _address(buf: bytes | np.ndarray) -> int:
-    return np.frombuffer(buf, np.uint8).__array_interface__["data"][0]
+def _address(a: np.ndarray) -> int:
+    return a.__array_interface__["data"][0]
 
 
 def _step_cost() -> float:
@@ -370,14 +387,13 @@ def _step_cost() -> float:
 def md5_many(buffers: Sequence[bytes | bytearray | memoryview | np.ndarray]) -> list[bytes]:
     """MD5 digests of many buffers, equal to ``[hashlib.md5(b).digest() for b in buffers]``.
 
-    Pays off with many buffers per call (the more, the better the lanes are
-    filled); large outliers are hashed with hashlib, chosen by a cost model.
-    Buffers under _PACK bytes are packed into one array (cheaper than fetching
-    each buffer's address from Python); larger ones are read in place.
+    Pays off with many buffers per call (the more, the better the lanes are filled); large outliers
+    are hashed with hashlib, chosen by a cost model. Buffers under _PACK bytes are packed into one
+    array (cheaper than fetching each buffer's address from Python); larger ones are read in place.
     """
-    bufs = [_contiguous(b) for b in buffers]
+    bufs = [_flat(b) for b in buffers]  # kept until the kernel returns: it reads them in place
     n = len(bufs)
-    size = np.fromiter(map(len, bufs), np.int64, n)
+    size = np.fromiter((b.size for b in bufs), np.int64, n)
     order, k = _plan(size, _step_cost())
     digests: list[bytes] = [b""] * n
     for i in order[:k].tolist():
@@ -386,7 +402,7 @@ def md5_many(buffers: Sequence[bytes | bytearray | memoryview | np.ndarray]) -> 
         return digests
     lanes = order[k:]
     small = lanes[size[lanes] < _PACK].tolist()
-    packed = np.frombuffer(b"".join([bufs[i] for i in small]), np.uint8)
+    packed = np.frombuffer(b"".join([bufs[i] for i in small]), np.uint8)  # their sizes, end to end
     addr = np.zeros(n, np.uint64)
     offsets = np.cumsum(size[small]) - size[small]
     addr[small] = _address(packed) + offsets.astype(np.uint64)

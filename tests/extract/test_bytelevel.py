@@ -12,16 +12,6 @@ from extract.kernels import ByteScanner, ember_entropy_bin, scan_bytes
 from tests.extract import byte_reference as ref
 
 
-@pytest.fixture(autouse=True, params=["vector", "portable"])
-def scan_kernel(request, monkeypatch):
-    """Every test here runs with each scan kernel (both must give EMBER's numbers)."""
-    from extract import byte_kernels, byte_kernels_portable
-
-    scan = byte_kernels._scan if request.param == "vector" else byte_kernels_portable._scan
-    monkeypatch.setattr(kernels_module, "_KERNELS", (scan, byte_kernels._long_runs, byte_kernels._patterns))
-    return request.param
-
-
 def _row(data: bytes) -> dict:
     from extract.extractor import ExtractOptions, Extractor
 

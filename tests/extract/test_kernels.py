@@ -1,99 +1,77 @@
-"""The scan kernel's choice: the vector and portable kernels agree on real files, the choice follows
-the target CPU and the override, and a vector kernel that cannot be built falls back."""
+"""The byte scan on real files: the histogram, strings and pattern counts equal independent
+computations (np.bincount, regular expressions), any chunking gives the whole-buffer result, and
+importing the driver compiles nothing."""
 
 from __future__ import annotations
+
+import itertools
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from extract import byte_kernels, byte_kernels_portable
-from extract import kernels as K
+from extract.kernels import ByteScanner, scan_bytes
 from tests.conftest import corpus_dir, corpus_manifest
 
+RUNS = re.compile(rb"[\x20-\x7f]{5,}")  # EMBER's strings: runs of 5 or more bytes in 0x20-0x7f
+PATTERNS = {"paths": rb"c:\\", "urls": rb"https?://", "registry": rb"HKEY_", "MZ": rb"MZ"}
 
-def _scan_with(scan, data: bytes, chunk: int | None) -> dict:
-    saved = K._KERNELS
-    K._KERNELS = (scan, byte_kernels._long_runs, byte_kernels._patterns)
-    try:
-        s = K.ByteScanner()
-        if chunk is None:
-            s.update(data, last=True)
-        else:
-            for i in range(0, len(data), chunk):
-                s.update(data[i : i + chunk])
-        return s.finish()
-    finally:
-        K._KERNELS = saved
+
+def _corpus_sample() -> list[bytes]:
+    root = corpus_dir()
+    if root is None:
+        pytest.skip("small sample corpus not built (make corpus-small)")
+    entries = corpus_manifest()
+    return [(root / e["sha256"][:2] / e["sha256"]).read_bytes() for e in entries[:: max(1, len(entries) // 60)]]
+
+
+def _chunked(data: bytes, cuts: list[int], last: bool) -> dict:
+    s = ByteScanner()
+    for a, b in itertools.pairwise(cuts):
+        s.update(memoryview(data)[a:b], last=last and b == len(data))
+    return s.finish()
 
 
 def _assert_same(a: dict, b: dict, what: str) -> None:
     assert a.keys() == b.keys()
     for key in a:
-        assert np.array_equal(np.asarray(a[key]), np.asarray(b[key])) if key != "patterns" else a[key] == b[key], (
-            what, key)
+        same = a[key] == b[key] if key == "patterns" else np.array_equal(np.asarray(a[key]), np.asarray(b[key]))
+        assert same, (what, key)
 
 
-def test_kernels_agree_on_system_binaries(system_binaries):
-    for path in system_binaries:
-        data = path.read_bytes()
-        for chunk in (None, 1024, 12 * 1024):
-            _assert_same(_scan_with(byte_kernels._scan, data, chunk),
-                         _scan_with(byte_kernels_portable._scan, data, chunk), f"{path} chunk {chunk}")
+def test_counts_equal_independent_computations_on_the_corpus():
+    for data in _corpus_sample():
+        r = scan_bytes(data)
+        a = np.frombuffer(data, np.uint8)
+        assert np.array_equal(r["histogram"], np.bincount(a, minlength=256))
+        runs = RUNS.findall(data)
+        assert r["numstrings"] == len(runs) and r["string_bytes"] == sum(map(len, runs))
+        dist = np.bincount(np.frombuffer(b"".join(runs), np.uint8), minlength=128)[32:128]
+        assert np.array_equal(r["printabledist"], dist)
+        assert r["patterns"] == {k: len(re.findall(p, data, re.IGNORECASE if k in ("paths", "urls") else 0))
+                                 for k, p in PATTERNS.items()}
+        # one window of 2048 bytes every 1024 (a shorter file: one window of all its bytes), each adding
+        # its 2048 high-nibble counts to one row
+        assert r["entropy_grid"].sum() == (2048 * (a.size // 1024 - 1) if a.size >= 2048 else a.size)
 
 
-def test_kernels_agree_on_the_sample_corpus():
-    root = corpus_dir()
-    if root is None:
-        pytest.skip("small sample corpus not built (make corpus-small)")
-    entries = corpus_manifest()
-    for e in entries[:: max(1, len(entries) // 120)]:
-        data = (root / e["sha256"][:2] / e["sha256"]).read_bytes()
-        _assert_same(_scan_with(byte_kernels._scan, data, None),
-                     _scan_with(byte_kernels_portable._scan, data, None), e["sha256"])
+def test_any_chunking_equals_the_whole_buffer():
+    rng = np.random.default_rng(5)
+    for data in _corpus_sample()[::3]:
+        whole = scan_bytes(data)
+        n = len(data)
+        for step in (1024, 12 * 1024, 1 << 20):
+            cuts = list(range(0, n, step)) + [n]
+            _assert_same(_chunked(data, cuts, last=False), whole, f"{n} bytes in chunks of {step}")
+        blocks = np.cumsum(rng.integers(1, 9, 64)) * 1024  # uneven multiples of 1024, the last one odd
+        cuts = [0] + [int(c) for c in blocks if c < n] + [n]
+        _assert_same(_chunked(data, cuts, last=True), whole, f"{n} bytes in uneven chunks, last marked")
 
 
-@pytest.fixture
-def fresh(monkeypatch):
-    monkeypatch.setattr(K, "_KERNELS", None)
-    monkeypatch.delenv(K.SCAN_KERNEL_ENV, raising=False)
-    return monkeypatch
-
-
-def test_override_and_bad_value(fresh):
-    fresh.setenv(K.SCAN_KERNEL_ENV, "portable")
-    assert K.kernels()[0] is byte_kernels_portable._scan
-    fresh.setattr(K, "_KERNELS", None)
-    fresh.setenv(K.SCAN_KERNEL_ENV, "vector")
-    assert K.kernels()[0] is byte_kernels._scan
-    fresh.setattr(K, "_KERNELS", None)
-    fresh.setenv(K.SCAN_KERNEL_ENV, "fast")
-    with pytest.raises(ValueError, match="BINFEAT_SCAN_KERNEL='fast': use 'vector', 'portable'"):
-        K.kernels()
-
-
-def test_choice_follows_the_target(fresh):
-    from numba.core import config
-
-    fresh.setattr(config, "CPU_NAME", "generic")  # NUMBA_CPU_NAME=generic: no AVX2 in the build
-    assert K.vector_scan_fits() is False
-    assert K.kernels()[0] is byte_kernels_portable._scan
-    fresh.setattr(config, "CPU_NAME", None)
-    import llvmlite.binding as llvm
-
-    fresh.setattr(llvm, "get_host_cpu_features", lambda: {"avx2": False, "sse4.2": True})
-    assert K.vector_scan_fits() is False
-    fresh.setattr(llvm, "get_host_cpu_features", lambda: {"avx2": True})
-    assert K.vector_scan_fits() is True
-
-
-def test_falls_back_when_the_vector_kernel_cannot_be_built(fresh):
-    def broken(*args):
-        raise RuntimeError("LLVM has no llvm.experimental.vector.compress here")
-
-    fresh.setattr(K, "vector_scan_fits", lambda: True)
-    fresh.setattr(byte_kernels, "_scan", broken)
-    assert K.kernels()[0] is byte_kernels_portable._scan
-    fresh.setattr(K, "_KERNELS", None)
-    fresh.setenv(K.SCAN_KERNEL_ENV, "vector")  # forced: the failure is raised, not hidden
-    with pytest.raises(RuntimeError, match="has no llvm"):
-        K.kernels()
+def test_importing_the_driver_compiles_nothing():
+    code = ("import sys, extract.kernels; "
+            "assert 'numba' not in sys.modules and 'extract.byte_kernels' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=str(Path(__file__).resolve().parents[2]))

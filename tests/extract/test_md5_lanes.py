@@ -1,8 +1,11 @@
-"""The multi-buffer MD5 equals hashlib.md5 for every buffer, whatever the mix of sizes and types."""
+"""The multi-buffer MD5 equals hashlib.md5 for every buffer, whatever the mix of sizes and types, and
+reads nothing outside the buffers (buffers placed against inaccessible pages)."""
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
+import mmap
 import subprocess
 import sys
 
@@ -62,6 +65,71 @@ def test_buffer_types():
     expected = [hashlib.md5(b).digest() for b in (raw, raw[:777], raw[5:6000], raw[::3], raw, words.tobytes(),
                                                   mat[:, 3:17].tobytes(), b"")]
     assert md5_lanes.md5_many(bufs) == expected
+
+
+EDGES = [0, 1, 55, 56, 63, 64, 65, 119, 120, 127, 128, 129, 4095, 4096, 4097]
+
+
+@pytest.fixture
+def in_place(monkeypatch):
+    """Every buffer read in place through its own address (none packed), none sent to hashlib."""
+    monkeypatch.setattr(md5_lanes, "_PACK", 0)
+    monkeypatch.setattr(md5_lanes, "_STEP_COST", 1.0)
+
+
+def _all_in_lanes(bufs: list) -> bool:
+    return md5_lanes._plan(np.array([memoryview(b).nbytes for b in bufs], np.int64), 1.0)[1] == 0
+
+
+@pytest.fixture
+def guarded():
+    """Two readable pages between two inaccessible ones (PROT_NONE): a read past either edge of the
+    readable span kills the process (SIGSEGV) instead of passing unnoticed."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    page = mmap.PAGESIZE
+    m = mmap.mmap(-1, 4 * page)
+    m[page : 3 * page] = np.random.default_rng(9).integers(0, 256, 2 * page, dtype=np.uint8).tobytes()
+    base = ctypes.addressof(ctypes.c_char.from_buffer(m))
+    guards = (base, base + 3 * page)
+    if any(libc.mprotect(ctypes.c_void_p(g), ctypes.c_size_t(page), 0) != 0 for g in guards):
+        pytest.skip("mprotect unavailable")
+    try:
+        yield m, page
+    finally:
+        for g in guards:
+            libc.mprotect(ctypes.c_void_p(g), ctypes.c_size_t(page), 3)
+        m.close()
+
+
+def test_buffers_against_inaccessible_pages(in_place, guarded):
+    m, page = guarded
+    for n in EDGES + [2 * page - 1, 2 * page]:
+        view = memoryview(m)
+        ends_at_guard = view[3 * page - n : 3 * page]  # its last byte is the last readable one
+        starts_at_guard = view[page : page + n]  # its first byte is the first readable one
+        arr = np.frombuffer(m, np.uint8, count=n, offset=3 * page - n)
+        bufs = [ends_at_guard, starts_at_guard, arr] * 6  # more than 16: the lanes refill
+        assert _all_in_lanes(bufs)
+        assert md5_lanes.md5_many(bufs) == [hashlib.md5(b).digest() for b in bufs], n
+        del view, ends_at_guard, starts_at_guard, arr, bufs
+
+
+@pytest.mark.parametrize("packed", [False, True])
+def test_edge_lengths_as_bytearrays_and_memoryviews(monkeypatch, packed):
+    if not packed:
+        monkeypatch.setattr(md5_lanes, "_PACK", 0)
+    monkeypatch.setattr(md5_lanes, "_STEP_COST", 1.0)
+    rng = np.random.default_rng(4)
+    raw = [rng.bytes(n) for n in EDGES]
+    bufs = ([bytearray(b) for b in raw] + [memoryview(b) for b in raw] + [memoryview(bytearray(b)) for b in raw]
+            + [memoryview(b + b"tail")[: len(b)] for b in raw])
+    assert _all_in_lanes(bufs)
+    assert md5_lanes.md5_many(bufs) == [hashlib.md5(b).digest() for b in raw * 4]
+    held = bytearray(b"x" * 100)
+    view = md5_lanes._flat(held)  # md5_many keeps such a view until its kernel returns
+    with pytest.raises(BufferError):
+        held.extend(b"y")  # so the bytearray cannot move or shrink under the kernel
+    del view
 
 
 def test_step_cost_is_measured_and_bounded():
