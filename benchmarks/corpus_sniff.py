@@ -20,6 +20,8 @@ MACHO_THIN_MAGICS = {
     b"\xcf\xfa\xed\xfe": (64, "little"),
 }
 FAT_MAGICS = {b"\xca\xfe\xba\xbe": 32, b"\xca\xfe\xba\xbf": 64}
+# the kinds :func:`sniff` gives executables (the rest are data, or damage the corpus builder names)
+EXECUTABLE_KINDS = frozenset({"pe32", "pe32+", "dotnet", "elf32", "elf64", "macho32", "macho64", "macho-fat"})
 
 PE_MACHINES = {
     0x014C: "x86",

@@ -16,7 +16,12 @@ import pytest
 
 from benchmarks import corpus
 from benchmarks import corpus_mutate as mut
+from benchmarks.corpus_entry import Collection, Entry
 from benchmarks.corpus_fetch import Fetched, Pin
+from benchmarks.corpus_generate import generate
+from benchmarks.corpus_layout import MANIFEST, MANIFEST_KEYS, manifest_text, write_out
+from benchmarks.corpus_malformed import mutate
+from benchmarks.corpus_select import select_from
 from benchmarks.corpus_sniff import detect_format, fat_slices, sniff
 
 
@@ -186,13 +191,13 @@ def test_magic_only_and_empty_exact() -> None:
 
 
 def test_mutate_seeded_and_described() -> None:
-    parents = [corpus.Entry(make_pe(0x8664, 0x20B, size=2048 + i), "pe32+", "p", "1", f"a{i}")
+    parents = [Entry(make_pe(0x8664, 0x20B, size=2048 + i), "pe32+", "p", "1", f"a{i}")
                for i in range(5)]
-    parents += [corpus.Entry(make_elf(size=1024 + i), "elf64", "e", "1", f"b{i}") for i in range(5)]
-    parents += [corpus.Entry(make_macho(size=512 + i), "macho64", "m", "1", f"c{i}") for i in range(5)]
+    parents += [Entry(make_elf(size=1024 + i), "elf64", "e", "1", f"b{i}") for i in range(5)]
+    parents += [Entry(make_macho(size=512 + i), "macho64", "m", "1", f"c{i}") for i in range(5)]
     cfg = {"structural": 2, "truncate": 6, "bitflip": 3, "bitflip_bits": 8}
-    a = corpus.mutate(parents, cfg, 7, corpus.Collection())
-    b = corpus.mutate(list(reversed(parents)), cfg, 7, corpus.Collection())
+    a = mutate(parents, cfg, 7, Collection())
+    b = mutate(list(reversed(parents)), cfg, 7, Collection())
     assert [(e.sha256, e.mutation) for e in a] == [(e.sha256, e.mutation) for e in b]
     fams = Counter(mut.family(e.mutation or "") for e in a)
     assert fams["truncate"] == 6 and fams["bitflip"] == 3 and fams["magic_only"] == 5 and fams["empty"] == 1
@@ -210,8 +215,8 @@ def test_mutate_seeded_and_described() -> None:
 # -- generated files, selection and manifest -------------------------------------------------------
 def test_generated_deterministic() -> None:
     cfg = {"random": 4, "zero": 3, "pdf": 2, "tar": 2, "zip": 2}
-    a = corpus.generate(cfg, 5, [], corpus.Collection())
-    b = corpus.generate(cfg, 5, [], corpus.Collection())
+    a = generate(cfg, 5, [], Collection())
+    b = generate(cfg, 5, [], Collection())
     assert [e.data for e in a] == [e.data for e in b]
     kinds = Counter(e.kind for e in a)
     assert kinds == {"random": 4, "zero": 3, "pdf": 2, "tar": 2, "zip": 2}
@@ -225,13 +230,13 @@ def test_generated_deterministic() -> None:
                 assert tf.getnames()
         if e.kind == "zip":
             assert zipfile.ZipFile(io.BytesIO(e.data)).testzip() is None
-    assert corpus.generate(cfg, 6, [], corpus.Collection())[0].data != a[0].data
+    assert generate(cfg, 6, [], Collection())[0].data != a[0].data
 
 
 def test_manifest_sorted_and_stable() -> None:
     recs = [{"sha256": s, "size": 1, "b": None, "a": 2} for s in ("ff", "00", "7a")]
-    text = corpus.manifest_text(recs)
-    assert text == corpus.manifest_text(list(reversed(recs)))
+    text = manifest_text(recs)
+    assert text == manifest_text(list(reversed(recs)))
     lines = text.splitlines()
     assert [json.loads(ln)["sha256"] for ln in lines] == ["00", "7a", "ff"]
     assert lines[0] == '{"a":2,"b":null,"sha256":"00","size":1}'
@@ -246,21 +251,21 @@ def test_select_from_wheel_is_deterministic(tmp_path: Path) -> None:
         zf.writestr("demo/dup.pyd", make_pe(0x8664, 0x20B, size=600))
     pin = Pin("pypi", "demo", "1.0", platform="win_amd64", take={"small": 4}, as_zip={"small": 1})
     f = Fetched(pin, whl, "1.0", None)
-    a = corpus.select_from(f, "small", 10_000, corpus.Collection())
-    b = corpus.select_from(f, "small", 10_000, corpus.Collection())
+    a = select_from(f, "small", 10_000, Collection())
+    b = select_from(f, "small", 10_000, Collection())
     assert [e.origin for e in a] == [e.origin for e in b]
     assert Counter(e.kind for e in a) == {"pe32+": 4, "zip": 1}
     assert len({e.sha256 for e in a}) == 5
 
 
 def test_write_out_layout_and_cleanup(tmp_path: Path) -> None:
-    entries = [corpus.Entry(b"x" * i, "random", "s", "1", f"o{i}") for i in (1, 2, 3)]
+    entries = [Entry(b"x" * i, "random", "s", "1", f"o{i}") for i in (1, 2, 3)]
     recs = [e.record() for e in entries]
-    corpus.write_out(tmp_path, entries, corpus.manifest_text(recs))
+    write_out(tmp_path, entries, manifest_text(recs))
     stale = tmp_path / "ab" / ("ab" * 32)
     stale.parent.mkdir(exist_ok=True)
     stale.write_bytes(b"old")
-    corpus.write_out(tmp_path, entries[:2], corpus.manifest_text(recs[:2]))
+    write_out(tmp_path, entries[:2], manifest_text(recs[:2]))
     files = sorted(p.name for p in tmp_path.glob("??/*"))
     assert files == sorted(e.sha256 for e in entries[:2])
     assert len((tmp_path / "manifest.jsonl").read_text().splitlines()) == 2
@@ -288,7 +293,7 @@ def test_cli_offline_error_is_one_line(tmp_path: Path, monkeypatch: pytest.Monke
 # -- the real small corpus -------------------------------------------------------------------------
 def _corpus_dir() -> Path:
     env = os.environ.get("BINFEAT_CORPUS")
-    if not env or not (Path(env) / corpus.MANIFEST).is_file():
+    if not env or not (Path(env) / MANIFEST).is_file():
         pytest.skip("BINFEAT_CORPUS (a built small corpus) is unset or missing")
     return Path(env)
 
@@ -296,14 +301,14 @@ def _corpus_dir() -> Path:
 @pytest.fixture(scope="module")
 def records() -> list[dict]:
     root = _corpus_dir()
-    return [json.loads(ln) for ln in (root / corpus.MANIFEST).read_text().splitlines()]
+    return [json.loads(ln) for ln in (root / MANIFEST).read_text().splitlines()]
 
 
 @pytest.mark.corpus
 def test_corpus_files_match_manifest(records: list[dict]) -> None:
     root = _corpus_dir()
-    text = (root / corpus.MANIFEST).read_text()
-    assert text == corpus.manifest_text(records)  # sorted, keys sorted, canonical
+    text = (root / MANIFEST).read_text()
+    assert text == manifest_text(records)  # sorted, keys sorted, canonical
     on_disk = {p.name for p in root.glob("??/*")}
     assert on_disk == {r["sha256"] for r in records}
     for r in records:
@@ -311,7 +316,7 @@ def test_corpus_files_match_manifest(records: list[dict]) -> None:
         assert hashlib.sha256(data).hexdigest() == r["sha256"]
         assert len(data) == r["size"]
         assert detect_format(data) == r["format"]
-        assert set(r) == set(corpus.MANIFEST_KEYS)
+        assert set(r) == set(MANIFEST_KEYS)
 
 
 @pytest.mark.corpus
