@@ -1,38 +1,33 @@
-"""Scale measurements, each in a fresh subprocess: partition planning for a million entries, and the
-peak memory of an extraction worker on one big file.
+"""Stage ``planning``: partition planning of a million synthetic (path, size) entries, time and peak memory.
 
-Why subprocesses: a peak RSS only ever grows, so each figure needs a process that did nothing else.
-Peaks are read as VmHWM from /proc (the extractor's own, and its parser worker's while it runs).
-
-Entries: ``python -m benchmarks.bench_scale plan N CORES REPEAT`` and
-``python -m benchmarks.bench_scale rss PATH``; both print one JSON object on stdout.
+In a child process (``python -m benchmarks.bench_planning N CORES REPEAT RESULT``), so its peak
+memory is its own. Timings run without tracemalloc (it slows every allocation several-fold); the
+peak comes from one more run under tracemalloc.
 """
 
 from __future__ import annotations
 
-import json
+import argparse
 import os
 import statistics
-import subprocess
 import sys
-import threading
 import time
 import tracemalloc
-from pathlib import Path
 from typing import Any
 
+from benchmarks.child_process import child_entry, run_json
+from benchmarks.measure import hwm_mib
+from benchmarks.stage import Context, Stage
 
-def hwm_mib(pid: int | str = "self") -> float | None:
-    """Peak RSS (VmHWM) of one process. Why not ``ru_maxrss``: Linux carries it across fork + exec, so a
-    child started by a big parent reports the parent's size; VmHWM belongs to the new address space."""
+
+def _peak_bytes(fn: Any) -> int:
+    """The tracemalloc peak of one call of ``fn``."""
+    tracemalloc.start()
     try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        return None
-    return None
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
 
 
 def plan_million(n: int, cores: int, repeat: int) -> dict[str, Any]:
@@ -40,7 +35,7 @@ def plan_million(n: int, cores: int, repeat: int) -> dict[str, Any]:
     import numpy as np
 
     from jobs.inputs import InputFile
-    from jobs.planning import DEFAULT_PER_FILE_COST, partition_loads, plan_partitions
+    from jobs.planning import DEFAULT_PER_FILE_COST, partition_loads, plan_inputs, plan_partitions
 
     rng = np.random.default_rng(20261123)
     # executables: log-normal around ~200 KB, a long tail up to a few hundred MB
@@ -49,33 +44,27 @@ def plan_million(n: int, cores: int, repeat: int) -> dict[str, Any]:
         InputFile(f"s3://bench-bucket/corpus/{i % 256:02x}/{i:012d}.bin", int(s)) for i, s in enumerate(sizes.tolist())
     ]
     rss_inputs = hwm_mib()
-    try:
-        from jobs.planning import plan_inputs as _make_plan
-    except ImportError:  # the job's own wrapper (InputFile -> tuples) is internal; measure what exists
-        _make_plan = None
+
+    def core() -> list[list[int]]:
+        return plan_partitions([f.size for f in inputs], cores=cores)
+
+    def job() -> None:  # the job's own step: InputFile -> plan entries
+        plan_inputs(inputs, cores, None, DEFAULT_PER_FILE_COST)
+
     times_core: list[float] = []
     times_job: list[float] = []
     plan: list[list[int]] = []
-    for _ in range(repeat):  # timings without tracemalloc (it slows every allocation several-fold)
+    for _ in range(repeat):
         t0 = time.perf_counter()
-        plan = plan_partitions([f.size for f in inputs], cores=cores)
+        plan = core()
         times_core.append(time.perf_counter() - t0)
-        if _make_plan is not None:
-            t0 = time.perf_counter()
-            _make_plan(inputs, cores, None, DEFAULT_PER_FILE_COST)
-            times_job.append(time.perf_counter() - t0)
-    tracemalloc.start()  # one more run of each, for the peak memory
-    plan_partitions([f.size for f in inputs], cores=cores)
-    peak_core = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    peak_job = 0
-    if _make_plan is not None:
-        tracemalloc.start()
-        _make_plan(inputs, cores, None, DEFAULT_PER_FILE_COST)
-        peak_job = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
+        t0 = time.perf_counter()
+        job()
+        times_job.append(time.perf_counter() - t0)
+    peak_core = _peak_bytes(core)
+    peak_job = _peak_bytes(job)
     loads = partition_loads(sizes, plan, DEFAULT_PER_FILE_COST)
-    out = {
+    return {
         "entries": n,
         "cores": cores,
         "total_bytes": int(sizes.sum()),
@@ -88,97 +77,50 @@ def plan_million(n: int, cores: int, repeat: int) -> dict[str, Any]:
         "max_rss_mib": hwm_mib(),
         "note": "peak = tracemalloc peak during planning alone (numpy buffers included); the 1M InputFile "
         "list itself is built before and counted in rss_after_inputs_mib",
-    }
-    if times_job:
-        out.update(
-            job_make_plan_s=round(statistics.median(times_job), 3),
-            job_make_plan_peak_mib=round(peak_job / 2**20, 1),
-        )
-    return out
-
-
-def rss_of_extraction(path: str) -> dict[str, Any]:
-    """Extract one file with default options (isolated parser worker); peak RSS of both processes."""
-    import psutil
-
-    from extract.extractor import Extractor
-
-    base_self = hwm_mib()
-    ex = Extractor()
-    worker_peak: list[float] = []
-    stop = threading.Event()
-
-    def watch() -> None:  # the worker may be restarted (crash, time-out): sample every child's peak
-        while not stop.wait(0.05):
-            for child in psutil.Process().children():
-                peak = hwm_mib(child.pid)
-                if peak is not None:
-                    worker_peak.append(peak)
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    t0, c0 = time.perf_counter(), time.process_time()
-    row = ex.extract(path)
-    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    stop.set()
-    watcher.join()
-    for child in psutil.Process().children():  # the final peak, before the worker is closed
-        peak = hwm_mib(child.pid)
-        if peak is not None:
-            worker_peak.append(peak)
-    ex.close()
-    return {
-        "path": path,
-        "size": os.stat(path).st_size,
-        "format": row["format"],
-        "status": row["status"],
-        "error": row["error"],
-        "wall_s": round(wall, 3),
-        "extractor_cpu_s": round(cpu, 3),
-        "extractor_rss_before_mib": base_self,
-        "extractor_peak_rss_mib": hwm_mib(),
-        "parser_worker_peak_rss_mib": max(worker_peak) if worker_peak else None,
-        "parser_worker_note": None if worker_peak else "no parser worker ran (format unknown or structure skipped)",
+        "job_make_plan_s": round(statistics.median(times_job), 3),
+        "job_make_plan_peak_mib": round(peak_job / 2**20, 1),
     }
 
 
-def run_json(args: list[str], timeout: float) -> dict[str, Any]:
-    """Run one of this module's entries in a fresh interpreter and parse its JSON answer."""
-    root = str(Path(__file__).resolve().parent.parent)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.bench_scale", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-        cwd=root,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"bench_scale {args[0]} exited with {proc.returncode}: {proc.stderr.strip()[-800:]}")
-    return json.loads(proc.stdout)
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--plan-entries", type=int, default=None, help="synthetic entries to plan (default 1,000,000)")
 
 
-def make_sparse(path: Path, size: int) -> Path:
-    """A sparse file of ``size`` bytes (no disk used) starting with "MZ", so it reads as a PE whose
-    structural parse is skipped for size while the byte groups stream over all of it."""
-    with open(path, "wb") as f:
-        f.write(b"MZ")
-        f.truncate(size)
-    return path
+def run(ctx: Context) -> dict[str, Any]:
+    n = ctx.args.plan_entries or (10_000 if ctx.quick else 1_000_000)
+    return run_json("benchmarks.bench_planning", [str(n), str(os.cpu_count() or 2), str(ctx.repeat)], timeout=1800,
+                    what="planning subprocess")
+
+
+def render(pl: dict[str, Any], results: dict[str, Any]) -> list[str]:
+    return [
+        f"{pl['entries']:,} synthetic (path, size) entries ({pl['total_bytes'] / 1e12:.2f} TB, log-normal sizes), "
+        f"{pl['cores']} cores → {pl['partitions']} partitions (heaviest / mean load "
+        f"{pl['partition_load_max_over_mean']}): `plan_partitions` **{pl['plan_partitions_s']} s**, peak "
+        f"{pl['plan_partitions_peak_mib']} MiB (tracemalloc); the job's full plan step (InputFile → tuples) "
+        f"{pl.get('job_make_plan_s', '—')} s, peak {pl.get('job_make_plan_peak_mib', '—')} MiB; the process's "
+        f"max RSS {pl['max_rss_mib']} MiB of which {pl['rss_after_inputs_mib']} MiB is the input list.",
+        "",
+    ]
+
+
+STAGE = Stage(
+    "planning",
+    "Partition planning",
+    run,
+    render,
+    add_arguments=add_arguments,
+    notes=(
+        "- **Planning**: `jobs.planning.plan_partitions` on 1M log-normal sizes (median ~200 KB), time without "
+        "tracemalloc, peak from one more run under tracemalloc.",
+    ),
+)
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) == 4 and argv[0] == "plan":
-        result = plan_million(int(argv[1]), int(argv[2]), int(argv[3]))
-    elif len(argv) == 2 and argv[0] == "rss":
-        result = rss_of_extraction(argv[1])
-    else:
-        sys.stderr.write("usage: python -m benchmarks.bench_scale plan N CORES REPEAT | rss PATH\n")
-        return 2
-    sys.stdout.write(json.dumps(result))
-    return 0
+    """Child entry: ``python -m benchmarks.bench_planning N CORES REPEAT RESULT.json``."""
+    return child_entry(argv, "python -m benchmarks.bench_planning N CORES REPEAT RESULT.json", 3,
+                       lambda a: plan_million(int(a[0]), int(a[1]), int(a[2])))
 
 
 if __name__ == "__main__":

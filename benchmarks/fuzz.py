@@ -1,10 +1,12 @@
 """The fuzz: seeded mutants of real executables through ``extract.extract_batch``, every row checked.
 
     python -m benchmarks.fuzz --count 10000 --seed 1             # corpus/small (or $BINFEAT_CORPUS)
+    python -m benchmarks.fuzz --count 500 --corpus DIR            # a sample corpus, or any folder
     python -m benchmarks.fuzz --seed 1 --index 4711 --write m.bin # rebuild one mutant
 
 Mutant ``(seed, index)`` is rebuilt from those two numbers and the parents (the corpus's undamaged
-executables up to ``--max-parent-bytes``, in sha256 order; the run prints their fingerprint). Each
+executables up to ``--max-parent-bytes``, in sha256 order; the run prints their fingerprint). A folder
+without a manifest gives as parents every file up to that size whose magic says executable. Each
 row must hold the contract: one per input, in order, the right path, a known status, a one-line
 non-empty ``error`` unless ok, the sha256, md5 and size of the mutant's bytes, the format an
 independent sniff gives, a full vector without NaN when ok, none when error. A sample of mutants is
@@ -33,9 +35,8 @@ from pathlib import Path
 import pyarrow as pa
 
 from benchmarks.corpus_mutate import Mutant, Mutator
-from benchmarks.corpus_sniff import detect_format
+from benchmarks.corpus_sniff import EXECUTABLE_KINDS, detect_format, sniff
 
-EXECUTABLE_KINDS = {"pe32", "pe32+", "dotnet", "elf32", "elf64", "macho32", "macho64", "macho-fat"}
 STATUSES = {"ok", "partial", "error"}
 FAULTS = {  # the parser worker's failures, by the start of their message
     "crashed": "parser crashed", "timed out": "parser timed out", "out of memory": "parser ran out of memory",
@@ -63,6 +64,26 @@ def corpus_parents(root: Path, max_bytes: int = 256 << 10) -> Parents:
                     if r.get("kind") in EXECUTABLE_KINDS and not r.get("mutation") and r["size"] <= max_bytes)
     datas = [(root / sha[:2] / sha).read_bytes() for sha in picked]
     return Parents(picked, datas, str(root))
+
+
+def folder_parents(root: Path, max_bytes: int = 256 << 10) -> Parents:
+    """A folder's files of at most ``max_bytes`` that sniff as executables, in sha256 order (each
+    content once), for a folder without a corpus manifest."""
+    found: dict[str, bytes] = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and not path.is_symlink() and path.stat().st_size <= max_bytes:
+            data = path.read_bytes()
+            if sniff(data).kind in EXECUTABLE_KINDS:
+                found.setdefault(hashlib.sha256(data).hexdigest(), data)
+    names = sorted(found)
+    return Parents(names, [found[n] for n in names], str(root))
+
+
+def parents_of(root: Path, max_bytes: int = 256 << 10) -> Parents:
+    """The parents of a sample corpus (by its manifest), else of a plain folder."""
+    if (root / "manifest.jsonl").is_file():
+        return corpus_parents(root, max_bytes)
+    return folder_parents(root, max_bytes)
 
 
 def write_mutants(mutants: Sequence[Mutant], folder: Path) -> list[str]:
@@ -132,6 +153,7 @@ class Report:
     seed: int
     parents: str
     fingerprint: str
+    parent_count: int = 0
     rows: int = 0
     mutants: int = 0
     statuses: Counter = field(default_factory=Counter)
@@ -155,7 +177,7 @@ def run(parents: Parents, seed: int, count: int, *, start: int = 0, batch: int =
     from extract.extractor import extractor_for, vector_length
 
     mutator = Mutator(parents.datas)
-    report = Report(seed, parents.source, parents.fingerprint)
+    report = Report(seed, parents.source, parents.fingerprint, len(parents.names))
     digests: dict[int, str] = {}
     wall0, self0, kids0 = time.monotonic(), _cpu(resource.RUSAGE_SELF), _cpu(resource.RUSAGE_CHILDREN)
     with tempfile.TemporaryDirectory(prefix="binfeat-fuzz-", dir=workdir) as tmp:
@@ -255,7 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--count", type=int, default=10_000, help="mutants to extract (default 10000)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--start", type=int, default=0, help="first mutant index")
-    p.add_argument("--corpus", type=Path, default=None, help="sample corpus (default $BINFEAT_CORPUS or corpus/small)")
+    p.add_argument("--corpus", type=Path, default=None,
+                   help="sample corpus or folder of files (default $BINFEAT_CORPUS or corpus/small)")
     p.add_argument("--max-parent-bytes", type=int, default=256 << 10)
     p.add_argument("--batch", type=int, default=256, help="files per extract_batch call")
     p.add_argument("--parse-timeout", type=float, default=None, help="ExtractOptions.parse_timeout_s")
@@ -268,11 +291,11 @@ def main(argv: list[str] | None = None) -> int:
     if (a.index is None) != (a.write is None):
         p.error("--index and --write go together")
     root = a.corpus or Path(os.environ.get("BINFEAT_CORPUS") or "corpus/small")
-    if not (root / "manifest.jsonl").is_file():
+    if not root.is_dir():
         print(f"fuzz: no sample corpus at {root}: build one with `binfeat corpus sample --profile small {root}` "
               "or pass --corpus", file=sys.stderr)
         return 2
-    parents = corpus_parents(root, a.max_parent_bytes)
+    parents = parents_of(root, a.max_parent_bytes)
     if not parents.names:
         print(f"fuzz: no executable of at most {a.max_parent_bytes} bytes in {root}", file=sys.stderr)
         return 2

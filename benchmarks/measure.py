@@ -1,19 +1,18 @@
-"""Process-tree CPU accounting, machine description and small statistics for the benchmark suite.
+"""Taking a measurement: CPU of a process tree, timed samples, medians, interleaved variants, peak RSS.
 
 Why a process tree: binfeat's work happens in several processes (the extractor, its isolated parser
 worker, pool workers, the Spark JVM and its Python workers). ``time.process_time`` sees only one of
 them, so every CPU figure here sums user + system time over the whole tree, including children that
 already exited and were reaped (``children_user``/``children_system`` of their parent).
+
+Why interleaved: on a shared, noisy machine only variants measured side by side (A, B, A, B, ...)
+give honest ratios (:func:`interleave`).
 """
 
 from __future__ import annotations
 
 import os
-import platform
-import re
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -112,6 +111,19 @@ def fine_cpu() -> float:
     return total
 
 
+def hwm_mib(pid: int | str = "self") -> float | None:
+    """Peak RSS (VmHWM) of one process. Why not ``ru_maxrss``: Linux carries it across fork + exec, so a
+    child started by a big parent reports the parent's size; VmHWM belongs to the new address space."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None
+
+
 @dataclass
 class Sample:
     """One timed run: wall seconds, CPU seconds of the tree, bytes and files processed."""
@@ -153,6 +165,24 @@ def timed(
         }
 
 
+def interleave(
+    variants: dict[str, Callable[[], Sample]], repeat: int, progress: Callable[[str], None], label: str
+) -> dict[str, list[Sample]]:
+    """Run every variant once per round (A, B, C, A, B, C, ...), ``repeat`` rounds: its samples."""
+    samples: dict[str, list[Sample]] = {name: [] for name in variants}
+    for r in range(repeat):
+        for name, once in variants.items():
+            progress(f"{label}: {name} (run {r + 1}/{repeat})")
+            samples[name].append(once())
+    return samples
+
+
+def median_ratio(over: list[Sample], under: list[Sample], attr: str = "cpu_s", digits: int = 3) -> float | None:
+    """The median over runs of ``over[i].attr / under[i].attr`` (variants interleaved run by run)."""
+    ratios = [getattr(a, attr) / getattr(b, attr) for a, b in zip(over, under, strict=True) if getattr(b, attr) > 0]
+    return round(statistics.median(ratios), digits) if ratios else None
+
+
 def summarize(samples: list[Sample]) -> dict[str, Any]:
     """Medians over repeated runs, with MB/s and files/s from wall and from CPU time."""
     if not samples:
@@ -185,86 +215,3 @@ def rate(nbytes: float, seconds: float) -> float | None:
     if seconds <= 0:
         return None
     return round(nbytes / seconds / 1e6, 3)
-
-
-def ratio(a: float | None, b: float | None) -> float | None:
-    if a is None or b is None or b == 0:
-        return None
-    return round(a / b, 4)
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def _cpu_flags() -> list[str]:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    return sorted(flags & {"sha_ni", "avx2", "avx512f", "avx512bw"})
-    except OSError:
-        pass
-    return []
-
-
-def _version(module: str) -> str | None:
-    try:
-        mod = __import__(module)
-    except Exception:
-        return None
-    return str(getattr(mod, "__version__", None) or "unknown")
-
-
-def _java_version() -> str | None:
-    try:
-        out = subprocess.run(["java", "-version"], capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    m = re.search(r'version "([^"]+)"', out.stderr + out.stdout)
-    return m.group(1) if m else None
-
-
-def machine() -> dict[str, Any]:
-    """What the numbers were measured on: cores, CPU, memory, load and the versions that matter."""
-    vm = psutil.virtual_memory()
-    return {
-        "hostname": platform.node(),
-        "os": f"{platform.system()} {platform.release()}",
-        "cpu_model": _cpu_model(),
-        "cpu_flags": _cpu_flags(),
-        "logical_cores": os.cpu_count(),
-        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "memory_gib": round(vm.total / 2**30, 1),
-        "memory_available_gib": round(vm.available / 2**30, 1),
-        "load_average": [round(x, 2) for x in os.getloadavg()],
-        "python": sys.version.split()[0],
-        "spark": _version("pyspark"),
-        "java": _java_version(),
-        "numpy": _version("numpy"),
-        "numba": _version("numba"),
-        "pyarrow": _version("pyarrow"),
-        "lief": _version("lief"),
-        "psutil": psutil.__version__,
-    }
-
-
-def max_rss_children_mib() -> float:
-    """Peak RSS (MiB) of the largest reaped child of this process (ru_maxrss is in KiB on Linux)."""
-    import resource
-
-    return round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
-
-
-def max_rss_self_mib() -> float:
-    import resource
-
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)

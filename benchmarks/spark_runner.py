@@ -1,4 +1,4 @@
-"""Spark measurements, run in a subprocess per master: binfeat's job, the naive baseline, the update.
+"""The Spark stage's child process, one per master: binfeat's job, the naive baseline, the corpus update.
 
 Why a subprocess: each master gets a fresh JVM whose start is timed separately and excluded; the
 process tree of the subprocess (driver, JVM, Python workers, parser workers) is exactly the cost of
@@ -11,17 +11,15 @@ naive baseline and the corpus update, whose JVMs do the heavy lifting, keep Spar
 JVM options are fixed per process, so when both kinds of mode are asked for, the default-JVM modes
 run in a child process of their own (``run_split``).
 
-Entry: ``python -m benchmarks.bench_spark CONFIG.json OUT.json``.
+Entry: ``python -m benchmarks.spark_runner CONFIG.json RESULT.json`` (started by :mod:`benchmarks.bench_spark`).
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import time
@@ -30,75 +28,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks.bench_core import FileEntry, extract_loop
-from benchmarks.bench_sys import Sample, is_jvm, rate, summarize, timed
+from benchmarks.bench_whole import extract_loop
+from benchmarks.input_files import FileEntry
+from benchmarks.measure import Sample, is_jvm, median_ratio, rate, summarize, timed
+from benchmarks.spark_naive import naive_job, naive_loop
+
+PROGRESS_PREFIX = "[bench spark]"
 
 
 def _progress(msg: str) -> None:
-    sys.stderr.write(f"[bench spark] {msg}\n")
+    sys.stderr.write(f"{PROGRESS_PREFIX} {msg}\n")
     sys.stderr.flush()
-
-
-# -- the naive way: binaryFile + a row-at-a-time pickled Python UDF ---------------------------------
-
-
-def naive_features(content: bytes) -> tuple:
-    """The byte-level groups (histogram, entropy histogram, strings) and sha256 of one file."""
-    from extract.kernels import scan_bytes
-
-    scan = scan_bytes(content)
-    pat = scan["patterns"]
-    return (
-        hashlib.sha256(content).hexdigest(),
-        scan["histogram"].tolist(),
-        scan["entropy_grid"].tolist(),
-        scan["numstrings"],
-        scan["string_bytes"],
-        scan["printabledist"].tolist(),
-        pat["paths"],
-        pat["urls"],
-        pat["registry"],
-        pat["MZ"],
-    )
-
-
-def _naive_schema():
-    from pyspark.sql import types as T
-
-    arr = T.ArrayType(T.LongType())
-    return T.StructType(
-        [
-            T.StructField("sha256", T.StringType()),
-            T.StructField("byte_histogram", arr),
-            T.StructField("byte_entropy_histogram", arr),
-            T.StructField("numstrings", T.LongType()),
-            T.StructField("printables", T.LongType()),
-            T.StructField("printabledist", arr),
-            T.StructField("paths", T.LongType()),
-            T.StructField("urls", T.LongType()),
-            T.StructField("registry", T.LongType()),
-            T.StructField("MZ", T.LongType()),
-        ]
-    )
-
-
-def naive_job(spark, paths: list[str], out: str) -> int:
-    from pyspark.sql import functions as F
-
-    udf = F.udf(naive_features, _naive_schema(), useArrow=False)  # the classic pickled UDF
-    df = spark.read.format("binaryFile").load(paths)
-    df.select("path", "length", udf("content").alias("f")).write.mode("overwrite").parquet(out)
-    return spark.read.parquet(out).count()
-
-
-def naive_loop(entries: list[FileEntry]) -> Sample:
-    """The same byte-level function in a plain Python loop (the reference for the naive way)."""
-    naive_features(b"warm-up" * 1000)
-    with timed(sum(e.size for e in entries), len(entries), tree=True, exclude=is_jvm) as s:
-        for e in entries:
-            with open(e.path, "rb") as f:
-                naive_features(f.read())
-    return s
 
 
 # -- binfeat's job ------------------------------------------------------------------------------------
@@ -134,13 +74,11 @@ def interleaved(repeat: int, label: str, a: Callable[[], Sample], b: Callable[[i
         sa.append(a())
         _progress(f"{label}: Spark (run {r + 1}/{repeat})")
         sb.append(b(r))
-    cpu = [y.cpu_s / x.cpu_s for x, y in zip(sa, sb, strict=True) if x.cpu_s > 0]
-    wall = [y.wall_s / x.wall_s for x, y in zip(sa, sb, strict=True) if x.wall_s > 0]
     return {
         "plain_loop": summarize(sa),
         "spark": {**summarize(sb), "runs_detail": [s.extra for s in sb]},
-        "cpu_ratio_spark_over_loop": round(statistics.median(cpu), 4) if cpu else None,
-        "wall_ratio_spark_over_loop": round(statistics.median(wall), 4) if wall else None,
+        "cpu_ratio_spark_over_loop": median_ratio(sb, sa, digits=4),
+        "wall_ratio_spark_over_loop": median_ratio(sb, sa, "wall_s", digits=4),
         "warm_up_run": warm.as_dict(),
     }
 
@@ -153,7 +91,8 @@ def _write_manifest(path: Path, entries: list[FileEntry]) -> None:
 
 
 def update_bench(spark, master: str, entries: list[FileEntry], work: Path, repeat: int) -> dict[str, Any]:
-    """Day 1: a full run on the corpus minus the held-out files; then days with ~1% new files each."""
+    """The ``update`` stage's figures (:mod:`benchmarks.bench_update`), in this session: day 1 is a full run
+    on the corpus minus the held-out files, then days with ~1% new files each."""
     from jobs.corpus_update import build_parser, run_update
 
     ordered = sorted(entries, key=lambda e: e.path)
@@ -166,22 +105,8 @@ def update_bench(spark, master: str, entries: list[FileEntry], work: Path, repea
     def day(date: str, files: list[FileEntry]) -> Sample:
         mf = work / f"incoming-{date}.jsonl"
         _write_manifest(mf, files)
-        args = build_parser().parse_args(
-            [
-                "--date",
-                date,
-                "--incoming",
-                str(mf),
-                "--store",
-                str(store),
-                "--master",
-                master,
-                "--run-id",
-                f"bench-{date}",
-                "--keep",
-                "0",
-            ]
-        )
+        args = build_parser().parse_args(["--date", date, "--incoming", str(mf), "--store", str(store), "--master",
+                                          master, "--run-id", f"bench-{date}", "--keep", "0"])
         with timed(sum(e.size for e in files), len(files), tree=True) as s:
             summary = run_update(args)
         s.extra.update(phases_s=summary.get("phases_s"), files_summary=summary.get("files"))
@@ -224,7 +149,7 @@ def run_split(cfg: dict[str, Any], out_path: Path) -> dict[str, Any]:
     child_cfg.write_text(json.dumps({**cfg, "modes": other}))
     _progress(f"{', '.join(other)}: in a child process with Spark's default JVM")
     try:
-        subprocess.run([sys.executable, "-m", "benchmarks.bench_spark", str(child_cfg), str(child_out)], check=True)
+        subprocess.run([sys.executable, "-m", "benchmarks.spark_runner", str(child_cfg), str(child_out)], check=True)
         other_result = json.loads(child_out.read_text())
     finally:
         child_cfg.unlink(missing_ok=True)
@@ -261,41 +186,38 @@ def run_config(cfg: dict[str, Any]) -> dict[str, Any]:
     )
     spark.range(1).count()
     out["jvm_start_s"] = round(time.perf_counter() - t0, 3)
+    nbytes = sum(e.size for e in entries)
+
+    def timed_job(name: str, r: int, job: Callable[[str], dict[str, Any]]) -> Sample:
+        """One timed Spark job writing to a fresh folder (removed after); ``job`` returns its details."""
+        dest = str(work / f"{name}-{r}")
+        _cleanup(dest)
+        with timed(nbytes, len(entries), tree=True) as s:
+            details = job(dest)
+        s.extra.update(details)
+        _cleanup(dest)
+        return s
+
     try:
         if "binfeat" in cfg["modes"]:
 
-            def job(r: int) -> Sample:
-                dest = str(work / f"binfeat-{r}")
-                _cleanup(dest)
-                with timed(sum(e.size for e in entries), len(entries), tree=True) as s:
-                    summary = binfeat_job(spark, entries, dest)
-                s.extra.update(
-                    rows=summary.get("rows"),
-                    job_s=summary.get("job_s"),
-                    partitions=summary.get("partitions"),
-                    statuses=summary.get("counts_by_status"),
-                )
-                _cleanup(dest)
-                return s
+            def job(dest: str) -> dict[str, Any]:
+                summary = binfeat_job(spark, entries, dest)
+                return {"rows": summary.get("rows"), "job_s": summary.get("job_s"),
+                        "partitions": summary.get("partitions"), "statuses": summary.get("counts_by_status")}
 
             def loop() -> Sample:
                 # pinned to one CPU: the single-core throughput the scaling goal doubles
                 return extract_loop(entries, exclude=is_jvm, one_core=True)[0]
 
-            out["binfeat"] = interleaved(repeat, f"binfeat job {master}", loop, job)
+            out["binfeat"] = interleaved(repeat, f"binfeat job {master}", loop, lambda r: timed_job("binfeat", r, job))
         if "naive" in cfg["modes"]:
             paths = [e.path for e in entries]
-
-            def naive(r: int) -> Sample:
-                dest = str(work / f"naive-{r}")
-                _cleanup(dest)
-                with timed(sum(e.size for e in entries), len(entries), tree=True) as s:
-                    s.extra["rows"] = naive_job(spark, paths, dest)
-                _cleanup(dest)
-                return s
-
             out["naive"] = interleaved(
-                repeat, f"naive binaryFile + pickled UDF {master}", lambda: naive_loop(entries), naive
+                repeat,
+                f"naive binaryFile + pickled UDF {master}",
+                lambda: naive_loop(entries),
+                lambda r: timed_job("naive", r, lambda dest: {"rows": naive_job(spark, paths, dest)}),
             )
         if "update" in cfg["modes"]:
             try:
@@ -311,7 +233,7 @@ def run_config(cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.bench_spark")
+    p = argparse.ArgumentParser(prog="python -m benchmarks.spark_runner")
     p.add_argument("config", type=Path)
     p.add_argument("out", type=Path)
     args = p.parse_args(argv)

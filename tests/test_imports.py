@@ -45,7 +45,7 @@ KNOWN_EXCEPTIONS: list[tuple[str, str]] = [
 DYNAMIC_IMPORTS_ALLOWED: dict[tuple[str, str], str] = {
     ("extract.worker", "importlib.import_module"): "ExtractOptions.worker_preload: the caller's own parser modules",
     ("jobs.warmup", "importlib.import_module"): "BINFEAT_TEST_WORKER_PLUGIN: a test's fault-injection module",
-    ("benchmarks.bench_sys", "__import__"): "versions of third-party packages (pyspark, numpy, ...) for the report",
+    ("benchmarks.machine", "__import__"): "versions of third-party packages (pyspark, numpy, ...) for the report",
 }
 _DYNAMIC_CALLS = {"__import__", "importlib.import_module", "import_module", "importlib.__import__",
                   "runpy.run_module", "run_module"}

@@ -1,4 +1,4 @@
-"""Smoke test of `binfeat bench`: a tiny crafted input, --quick, no Spark.
+"""Smoke test of `binfeat bench`: a tiny crafted input, --quick, no Spark, a short fuzz.
 
 Asserts that the JSON, the report and the plots are produced with sane values (positive speeds, counts
 equal to the input); never asserts a timing (the machines are shared and noisy). The EMBER comparison
@@ -29,6 +29,28 @@ FILES = (
 
 
 EMBER_SOURCE = os.environ.get("BINFEAT_EMBER_SOURCE", "").strip()
+FUZZ = 40
+# the crafted files whose magic says executable: the fuzz's parents (a folder has no manifest)
+FUZZ_PARENTS = ("pe32_minimal", "dotnet_minimal", "elf64_le_minimal", "macho_fat_minimal", "pe_bitflip")
+# the report's sections, in order: the structure BENCHMARKS.md has
+HEADINGS = [
+    "# binfeat benchmark report",
+    "## Machine",
+    "## Corpus",
+    "## Speed goals (issues 3 and 4)",
+    "## Byte-level groups and hashes, one core (in memory)",
+    "## Against EMBER v2's byte-level code (same files, interleaved)",
+    "## Structural parsing and groups per format, one core (in-process, no isolation)",
+    "## Whole extraction: one core and a multiprocessing pool",
+    "## Spark (JVM start excluded; each run interleaved with the plain loop in the same process)",
+    "## Corpus update: a day with 1% new files against a full run",
+    "## Partition planning",
+    "## Peak memory of an extraction worker",
+    "## Fuzz: seeded mutants through extract_batch",
+    "## Plots",
+    "## How the figures are taken",
+    "## Not measured",
+]
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +82,8 @@ def bench_run(tmp_path_factory) -> tuple[Path, dict, int]:
             "--quiet",
             "--benchmarks-md",
             str(md),
+            "--fuzz",
+            str(FUZZ),
             *(["--ember-source", EMBER_SOURCE] if EMBER_SOURCE else []),
         ]
     )
@@ -129,6 +153,30 @@ def test_not_measured_is_said(bench_run) -> None:
     assert "Not measured" in report
 
 
+def test_report_sections_in_order(bench_run) -> None:
+    out, _, _ = bench_run
+    headings = [line for line in (out / "report.md").read_text().splitlines() if line.startswith("#")]
+    assert headings == HEADINGS
+    md = (out.parent / "BENCHMARKS.md").read_text()
+    assert [line for line in md.splitlines() if line.startswith("#")] == HEADINGS
+    assert "- `out/throughput_per_group.png`" in md  # plots named, not embedded
+
+
+def test_fuzz_stage(bench_run) -> None:
+    out, r, _ = bench_run
+    f = r["fuzz"]
+    assert f["mutants"] == f["rows"] == FUZZ and f["seed"] == 1
+    assert f["parent_count"] == len(FUZZ_PARENTS)
+    assert sum(f["statuses"].values()) == FUZZ and set(f["statuses"]) <= {"ok", "partial", "error"}
+    assert f["invariants_broken"] == 0 and f["problems"] == []
+    assert f["repeated"] == len(range(0, FUZZ, 50))  # every 50th mutant extracted a second time
+    report = (out / "report.md").read_text()
+    section = report.split("## Fuzz: seeded mutants through extract_batch\n", 1)[1].split("\n## ", 1)[0]
+    assert f"{FUZZ} mutants (seed 1) of {len(FUZZ_PARENTS)} executables" in section
+    assert "- **invariants broken: 0**" in section and "| status | rows |" in section
+    assert "python -m benchmarks.fuzz --corpus" in section
+
+
 def test_ember_baseline(bench_run) -> None:
     out, r, _ = bench_run
     e = r["ember_baseline"]
@@ -152,4 +200,14 @@ def test_bad_ember_source_is_one_line_and_exit_2(tmp_path, capsys) -> None:
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1
     assert "is not an EMBER checkout: ember/features.py is missing there" in err[0]
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_fuzz_count_is_one_line_and_exit_2(tmp_path, capsys) -> None:
+    from benchmarks.suite import main
+
+    (tmp_path / "in").mkdir()
+    code = main(["--input", str(tmp_path / "in"), "--out", str(tmp_path / "out"), "--quiet", "--fuzz", "0"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err == ["binfeat bench: error: --fuzz takes the number of mutants, at least 1 (got 0)"]
     assert not (tmp_path / "out").exists()
