@@ -43,11 +43,6 @@ KNOWN_EXCEPTIONS: list[tuple[str, str]] = [
     ("extract.byte_kernels", "extract.kernels"),
     ("extract.byte_kernels_portable", "extract.byte_kernels"),
     ("extract.byte_kernels_portable", "extract.kernels"),
-    # extract/groups/__init__.py imports the group modules by computed names: the vector layout
-    # declared by import order (issue 15, point 6: one ordered list of groups)
-    ("extract.groups", "<dynamic:importlib.import_module>"),
-    ("extract.groups.elf", "<dynamic:importlib.import_module>"),
-    ("extract.groups.macho", "<dynamic:importlib.import_module>"),
 ]
 
 # (module, call): dynamic imports whose argument is computed, and why none of them names a project module.
