@@ -28,7 +28,9 @@ from extract.groups.general import general_fields
 from extract.isolation import ParserWorker, WorkerFailure
 from extract.kernels import ByteScanner
 from extract.paths import canonical_path, path_bytes
-from extract.registry import FORMATS, FeatureGroup
+from extract.registry import FeatureGroup
+from extract.schemes import RowBatch, Scheme
+from extract.schemes import get as get_scheme
 from extract.version import __version__, feature_version, parser_name
 from extract.worker import one_line, structural_raw
 
@@ -38,6 +40,7 @@ IDENTITY = [
     ("sha256", pa.string()), ("md5", pa.string()), ("size", pa.int64()), ("path", pa.string()),
     ("format", pa.string()), ("status", pa.string()), ("error", pa.string()),
     ("feature_version", pa.string()), ("binfeat_version", pa.string()), ("parser", pa.string()),
+    ("groups", pa.string()),  # the feature groups the run computed, comma-separated, in layout order
 ]
 
 
@@ -54,6 +57,8 @@ class ExtractOptions:
     # opt-in: TLSH (~175 MB/s) and ssdeep (~375 MB/s) would dominate the per-file cost
     fuzzy_hashes: tuple[str, ...] = ()  # subset of ("tlsh", "ssdeep")
     worker_preload: tuple[str, ...] = field(default=())  # modules the worker imports (custom parsers)
+    scheme: str = "binfeat"  # the vector: "binfeat" (every group's own) or "ember2" (EMBER v2's 2,381)
+    groups: tuple[str, ...] | None = None  # compute only these feature groups (None: every group)
 
     def __post_init__(self) -> None:
         if self.parse_timeout_s <= 0:
@@ -65,18 +70,29 @@ class ExtractOptions:
         unknown = set(self.fuzzy_hashes) - {"tlsh", "ssdeep"}
         if unknown:
             raise ValueError(f"unknown fuzzy hashes {sorted(unknown)}: choose from tlsh, ssdeep")
+        if self.groups is not None:
+            object.__setattr__(self, "groups", tuple(self.groups))
+        get_scheme(self.scheme, self.groups)  # an unknown scheme or group, or a selection it cannot use
 
 
-def output_schema() -> pa.Schema:
-    """The contract: identity columns, one column per group, then the vector."""
+def output_schema(options: ExtractOptions | None = None) -> pa.Schema:
+    """The contract: identity columns, one column per (selected) group, then the vector, a
+    ``fixed_size_list<float32>`` of the scheme's length; the schema's metadata names the scheme,
+    its version, the feature version, the groups and every dimension (``binfeat.*`` keys)."""
+    scheme = scheme_of(options)
     fields = [pa.field(n, t) for n, t in IDENTITY]
-    fields += [pa.field(g.name, g.raw_type) for g in REGISTRY]
-    fields.append(pa.field("vector", pa.list_(pa.float32())))
-    return pa.schema(fields)
+    fields += [pa.field(name, REGISTRY[name].raw_type) for name in scheme.groups]
+    fields.append(pa.field("vector", pa.list_(pa.float32(), scheme.dims)))
+    return pa.schema(fields, metadata=scheme.metadata(feature_version()))
 
 
-def vector_length() -> int:
-    return sum(g.dims for g in REGISTRY)
+def scheme_of(options: ExtractOptions | None = None) -> Scheme:
+    o = options or ExtractOptions()
+    return get_scheme(o.scheme, o.groups)
+
+
+def vector_length(options: ExtractOptions | None = None) -> int:
+    return scheme_of(options).dims
 
 
 class _FuzzyHashers:
@@ -120,19 +136,19 @@ class Extractor:
     def __init__(self, options: ExtractOptions | None = None) -> None:
         self.options = options or ExtractOptions()
         self._worker: ParserWorker | None = None
-        self._schema = output_schema()
+        self._schema = output_schema(self.options)
         self._feature_version = feature_version()
         self._parser = parser_name()
-        self._vector_len = vector_length()
-        # per format, the groups that apply to it with their slice of the vector (the others stay
-        # zero and null in every row of that format)
-        self._slots: dict[str, list[tuple[FeatureGroup, str, int, int, bool]]] = {fmt: [] for fmt in FORMATS}
-        self._byte_groups = REGISTRY.by_stage("bytes")
-        off = 0
-        for g in REGISTRY:
-            for fmt in g.formats:
-                self._slots[fmt].append((g, g.name, off, off + g.dims, g.stage == "bytes"))
-            off += g.dims
+        self._scheme = scheme_of(self.options)
+        self._vector_len = self._scheme.dims
+        groups: list[FeatureGroup] = [REGISTRY[name] for name in self._scheme.groups]
+        self._selected = frozenset(self._scheme.groups)
+        self._groups_text = ",".join(self._scheme.groups)
+        self._byte_groups = [g for g in groups if g.stage == "bytes"]
+        # structural groups selected: the parser worker is needed (None in a request: all of them)
+        structural = tuple(g.name for g in groups if g.stage == "structure")
+        self._parses = bool(structural)
+        self._only = None if self.options.groups is None else structural
 
     @property
     def schema(self) -> pa.Schema:
@@ -160,7 +176,8 @@ class Extractor:
     def _error_row(self, path: str, message: str, **known: Any) -> dict:
         row = dict.fromkeys(self._schema.names)
         row.update(path=path, format="unknown", status="error", error=message,
-                   feature_version=self._feature_version, binfeat_version=__version__, parser=self._parser)
+                   feature_version=self._feature_version, binfeat_version=__version__, parser=self._parser,
+                   groups=self._groups_text)
         row.update(known)
         return row
 
@@ -201,7 +218,7 @@ class Extractor:
         return self._planned(path, None, st.st_size, detect_format(head))
 
     def _planned(self, path: str, content: bytes | None, size: int, fmt: str) -> _Plan:
-        structural = fmt != "unknown" and size <= self.options.max_structural_bytes
+        structural = fmt != "unknown" and size <= self.options.max_structural_bytes and self._parses
         return _Plan(path, content, size, fmt, structural)
 
     def _read_whole(self, plan: _Plan) -> None:
@@ -267,7 +284,7 @@ class Extractor:
                 except WorkerFailure as exc:
                     fatal = str(exc)
             else:
-                reply = structural_raw(fmt, whole if whole is not None else _read_path(path), size)
+                reply = structural_raw(fmt, whole if whole is not None else _read_path(path), size, self._only)
             if reply is not None:
                 parse_error = reply["parse_error"]
                 raw.update(reply["raw"])
@@ -277,7 +294,8 @@ class Extractor:
         row = dict.fromkeys(self._schema.names)
         md5 = plan.md5 if plan.md5 is not None else bs.md5.hexdigest()
         row.update(sha256=bs.sha256.hexdigest(), md5=md5, size=size, path=path, format=fmt,
-                   feature_version=self._feature_version, binfeat_version=__version__, parser=self._parser)
+                   feature_version=self._feature_version, binfeat_version=__version__, parser=self._parser,
+                   groups=self._groups_text)
         for g in self._byte_groups:
             try:
                 raw[g.name] = g.compute(ctx)
@@ -286,33 +304,32 @@ class Extractor:
         messages = []
         if fatal is not None:
             messages.append(fatal)
-        elif fmt != "unknown" and not structural:
+        elif fmt != "unknown" and not structural and self._parses:
             messages.append(f"structure: skipped, file larger than {o.max_structural_bytes} bytes")
         elif parse_error is not None:
             messages.append(f"parse({fmt}): {parse_error}")
-        if "general" not in raw and "general" not in errors:
+        if "general" in self._selected and "general" not in raw and "general" not in errors:
             raw["general"] = general_fields(None, size, fmt)
-        vector = np.zeros(self._vector_len, np.float32)
-        for g, name, start, stop, of_bytes in self._slots[fmt]:
-            if name in raw and name not in errors:
-                try:
-                    vector[start:stop] = g.vector(raw[name])
-                    # structural raw values arrive plain from the worker; byte groups keep their numpy
-                    # arrays (Arrow takes them whole; extract_rows makes them lists)
-                    row[name] = _arrays_kept(raw[name]) if of_bytes else raw[name]
-                    continue
-                except Exception as exc:  # costs only this group
-                    errors[name] = f"vectorise: {one_line(exc)}"
-            vector[start:stop] = np.nan  # failed, skipped or crashed: unknown, not zero
+        for name, value in raw.items():
+            if name in self._selected and name not in errors:
+                # structural raw values arrive plain from the worker; byte groups keep their numpy
+                # arrays (Arrow takes them whole; extract_rows makes them lists)
+                row[name] = _arrays_kept(value)
         messages += [f"{name}: {msg}" for name, msg in sorted(errors.items())]
-        if fatal is not None:
-            row["status"] = "error"
-            row["vector"] = None
-        else:
-            row["status"] = "partial" if messages else "ok"
-            row["vector"] = vector
+        row["status"] = "error" if fatal is not None else "partial" if messages else "ok"
         row["error"] = "; ".join(messages) if messages else None
-        return row
+        return row  # its vector comes with its window's (:meth:`_vectorise`)
+
+    def _vectorise(self, rows: list[dict]) -> None:
+        """The scheme's vectors of a window of rows, into one float32 matrix; ``vector`` is None for
+        an error row. A block that fails on a row costs only that block (NaN, and the row says why)."""
+        matrix, valid, errors = self._scheme.vectorize(RowBatch.from_rows(rows, self._scheme.reads))
+        for i, row in enumerate(rows):
+            row["vector"] = matrix[i] if valid[i] else None
+            if errors[i]:
+                row["error"] = "; ".join([row["error"], *errors[i]] if row["error"] else errors[i])
+                if row["status"] == "ok":
+                    row["status"] = "partial"
 
     # -- batches ----------------------------------------------------------------------------------
 
@@ -375,7 +392,8 @@ class Extractor:
             # sent before the window is read: only a caller's own content travels, else the worker
             # reads the file itself
             requests = {pl.index: {"format": pl.format, "size": pl.size, "data": pl.content,
-                                   "path": path_bytes(pl.path) if pl.content is None else None}
+                                   "path": path_bytes(pl.path) if pl.content is None else None,
+                                   "groups": self._only}
                         for pl in plans if isinstance(pl, _Plan) and pl.structural}
             if requests:
                 replies = _Replies(self._parser_worker(), requests)
@@ -397,6 +415,7 @@ class Extractor:
                     replies.skip(plan.index)
                 rows.append(self._error_row(plan.path, f"internal: {one_line(exc)}"))
             plan.content = None  # the window's bytes are released file by file
+        self._vectorise(rows)
         return rows
 
     def to_record_batch(self, rows: list[dict]) -> pa.RecordBatch:
@@ -552,14 +571,13 @@ def _plain(value: Any) -> Any:
 
 
 def _vector_array(vectors: list[np.ndarray | None], length: int) -> pa.Array:
-    """The vectors as one list<float32> column (null for error rows), copied once."""
-    valid = np.array([v is not None for v in vectors], dtype=bool)
-    kept = [v for v in vectors if v is not None]
-    values = np.concatenate(kept, dtype=np.float32) if kept else np.zeros(0, np.float32)
-    offsets = np.zeros(len(vectors) + 1, np.int32)
-    offsets[1:] = np.cumsum(np.where(valid, length, 0))
-    mask = pa.array(~valid)
-    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(values, pa.float32()), mask=mask)
+    """The vectors as one fixed_size_list<float32>[length] column (null for error rows), copied once."""
+    values = np.zeros((len(vectors), length), dtype=np.float32)
+    for i, v in enumerate(vectors):
+        if v is not None:
+            values[i] = v
+    mask = pa.array([v is None for v in vectors], pa.bool_())
+    return pa.FixedSizeListArray.from_arrays(pa.array(values.reshape(-1), pa.float32()), length, mask=mask)
 
 
 _DEFAULT: dict[ExtractOptions, Extractor] = {}
