@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FEATURE_VERSION", "ExtractOptions", "__version__", "error_rows", "extract_batch", "extract_file",
-    "output_schema", "path_bytes", "path_text", "vector_layout",
+    "output_schema", "path_bytes", "path_text", "training_matrix", "vector_layout",
 ]
 
 
@@ -76,6 +76,19 @@ def error_rows(
     schema = output_schema(options)
     arrays = [pa.array(given[f.name], f.type) if f.name in given else pa.nulls(n, f.type) for f in schema]
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def training_matrix(source: Any, *, scheme: str = "binfeat", label: str | None = "label", errors: str = "drop",
+                    as_of: Any = None, out: Any = None):
+    """(X float32 (n, d), y, names, sha256s) from stored feature rows: see :mod:`extract.matrix`.
+
+    ``source``: a Parquet path (``binfeat extract``'s OUTPUT), Arrow data, or a feature store
+    (``as_of`` picks its date); ``scheme``: binfeat or ember2; ``errors``: drop or nan; ``label``: a
+    column, or ``"folder"`` for labels from folder names (benign/, malicious/).
+    """
+    from extract.matrix import training_matrix as build
+
+    return build(source, scheme=scheme, label=label, errors=errors, as_of=as_of, out=out)
 
 
 def output_schema(options: ExtractOptions | None = None) -> pa.Schema:
