@@ -239,7 +239,8 @@ def vector(data: bytes) -> np.ndarray:
     pe = pe_expect.load(data) if lief09_parses(data) else None
     parts = [byte_parts(data)]
     if pe is None:
-        parts += [np.array([len(data)] + [0] * 9, np.float32), header(None), np.zeros(255 + 1280 + 128 + 30, np.float32)]
+        no_binary = np.zeros(255 + 1280 + 128 + 30, np.float32)  # section, imports, exports, directories
+        parts += [np.array([len(data)] + [0] * 9, np.float32), header(None), no_binary]
     else:
         parts += [np.array(general(pe, data), np.float32), header(pe), section(pe, data), imports(pe), exports(pe),
                   datadirectories(data)]

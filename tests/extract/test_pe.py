@@ -485,7 +485,8 @@ def test_dotnet_minimal_exact():
         and vec["stream=#US"] == 0
     )
     assert vec["entry_point_table"] == 6 and vec["rows_method_def"] == 7 and vec["streams"] == 2
-    assert r["pe_imports"]["libraries"] == [{"name": "mscoree.dll", "functions": ["_CorExeMain"], "is_ordinal": [False]}]
+    mscoree = {"name": "mscoree.dll", "functions": ["_CorExeMain"], "is_ordinal": [False]}
+    assert r["pe_imports"]["libraries"] == [mscoree]
 
 
 def test_dotnet_fixture_metadata_layout_by_hand():
