@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 
 from extract.matrix import Plan, plan_vectors
-from extract.schemes import RowBatch
+from extract.schemes import RowBatch, read_metadata
 
 
 def output_schema(schema: pa.Schema, plan: Plan, feature_version: str) -> pa.Schema:
@@ -50,7 +50,7 @@ def revectorize(batches: Iterable[pa.RecordBatch], input_schema: pa.Schema, sche
                 feature_version: str | None = None) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
     """(the output schema, the re-vectorised batches) for rows of ``input_schema``."""
     plan = plan_vectors(input_schema.remove_metadata(), scheme)  # never the stored vector: computed again
-    version = feature_version or plan.feature_versions
+    version = feature_version or read_metadata(input_schema.metadata).get("feature_version", "")
     schema = output_schema(input_schema, plan, version)
     return schema, (revectorize_batch(b, plan, schema) for b in batches)
 
