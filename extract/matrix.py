@@ -237,7 +237,7 @@ def _write_npy(path: Path, plan: Plan, label: str | None, rows: int | None, batc
         for b in batches:
             block = np.empty((b.num_rows, d), dtype=np.float32)
             _fill(b, plan, block)
-            f.write(block.tobytes())
+            block.tofile(f)
             n += b.num_rows
             ys.append(_labels(b, label))
             ids += b.column("sha256").to_pylist() if "sha256" in b.schema.names else [None] * b.num_rows

@@ -30,6 +30,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import pyarrow as pa
 
+BATCH_ROWS = 4096  # rows per batch read: a batch's raw values as Python objects stay small
 
 @runtime_checkable
 class FeatureStore(Protocol):
@@ -85,14 +86,14 @@ def open_source(source: Any, as_of: Any = None) -> Source:
         raise SourceError("as_of needs a feature store (an object with feature_batches(as_of, columns)); "
                           f"got {type(source).__name__}")
     if isinstance(source, (str, os.PathLike)):
-        source = ds.dataset(parquet_files(source), format="parquet")
+        return _files_source(parquet_files(source))
     if isinstance(source, pa.RecordBatch):
         source = pa.Table.from_batches([source])
     if isinstance(source, pa.Table):
         table = source
-        return Source(table.schema, lambda cols: iter(table.select(_columns(table.schema, cols)).to_batches()),
-                      table.num_rows, lambda: _not_error(table.column("status")) if "status" in table.schema.names
-                      else table.num_rows)
+        return Source(table.schema, lambda cols: iter(table.select(_columns(table.schema, cols)).to_batches(
+            max_chunksize=BATCH_ROWS)), table.num_rows, lambda: _not_error(table.column("status"))
+            if "status" in table.schema.names else table.num_rows)
     if isinstance(source, ds.Dataset):
         dataset = source
         schema = _dataset_schema(dataset)
@@ -103,8 +104,11 @@ def open_source(source: Any, as_of: Any = None) -> Source:
             return dataset.count_rows(filter=ds.field("status") != "error") + dataset.count_rows(
                 filter=ds.field("status").is_null())
 
-        return Source(schema, lambda cols: iter(dataset.to_batches(columns=_columns(schema, cols))),
-                      dataset.count_rows(), count)
+        def batches(cols: Sequence[str]) -> Iterator[pa.RecordBatch]:
+            return iter(dataset.to_batches(columns=_columns(schema, cols), batch_size=BATCH_ROWS,
+                                           batch_readahead=1, fragment_readahead=1))
+
+        return Source(schema, batches, dataset.count_rows(), count)
     if isinstance(source, pa.RecordBatchReader):
         reader, used = source, [False]
 
@@ -118,6 +122,29 @@ def open_source(source: Any, as_of: Any = None) -> Source:
         return Source(reader.schema, once, None, lambda: None)
     raise SourceError(f"cannot read feature rows from a {type(source).__name__}: give a Parquet path, an Arrow "
                       "table, dataset or RecordBatchReader, or a store with feature_batches(as_of, columns)")
+
+
+def _files_source(files: list[str]) -> Source:
+    """Parquet files read one after the other, a few thousand rows at a time: the memory a read needs
+    stays one batch's (a dataset scan reads ahead whole files in parallel)."""
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+
+    schema = _dataset_schema(ds.dataset(files, format="parquet"))
+
+    def batches(cols: Sequence[str]) -> Iterator[pa.RecordBatch]:
+        for f in files:
+            pf = pq.ParquetFile(f)
+            yield from pf.iter_batches(batch_size=BATCH_ROWS, columns=_columns(pf.schema_arrow, cols),
+                                       use_threads=False)
+
+    def count() -> int:
+        if "status" not in schema.names:
+            return rows
+        return sum(_not_error(pq.read_table(f, columns=["status"]).column("status")) for f in files)
+
+    rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+    return Source(schema, batches, rows, count)
 
 
 def _dataset_schema(dataset) -> pa.Schema:

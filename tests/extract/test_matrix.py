@@ -216,3 +216,26 @@ def test_lightgbm_trains_with_the_names_and_an_ember_style_model_file_scores(cor
     assert loaded.num_feature() == 2381 and loaded.feature_name()[0] == "Column_0"
     rescored, *_ = extract.training_matrix(corpus_table, scheme="ember2")  # the stored ember2 vectors
     assert np.array_equal(loaded.predict(rescored), booster.predict(x))
+
+
+def test_the_readme_recipe_runs(small_corpus, tmp_path, capsys):
+    """README's "Features straight into models": folders benign/ and malicious/ (here: native and
+    .NET PE files of the sample corpus), extracted, then the recipe's Python as written."""
+    pytest.importorskip("lightgbm")
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    recipe = readme.split("python - <<'PY'\n", 1)[1].split("\nPY\n", 1)[0]
+    manifest = [json.loads(line) for line in (small_corpus / "manifest.jsonl").read_text().splitlines() if line]
+    paths = []
+    for m in manifest:
+        if m["format"] == "pe" and m["kind"] != "malformed":
+            folder = tmp_path / "data" / ("malicious" if m["kind"] == "dotnet" else "benign")
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / m["sha256"]).symlink_to(small_corpus / m["sha256"][:2] / m["sha256"])
+            paths.append(str(folder / m["sha256"]))
+    batch = extract.extract_batch(pa.record_batch({"path": paths}))  # what `binfeat extract data/ ...` writes
+    (tmp_path / "out" / "features").mkdir(parents=True)
+    pq.write_table(pa.Table.from_batches([batch]), tmp_path / "out" / "features" / "part-00000.parquet")
+    exec(compile(recipe.replace('"out/features"', repr(str(tmp_path / "out" / "features"))), "README", "exec"), {})
+    auc = float(capsys.readouterr().out.split("AUC")[1])
+    print(f"README recipe: {len(paths)} files, AUC {auc:.3f}")
+    assert auc >= 0.9
