@@ -30,7 +30,8 @@ from extract.matrix import write_matrix
 kind, source, out = sys.argv[1], sys.argv[2], sys.argv[3]
 import pathlib, pyarrow.parquet as pq
 first = sorted(pathlib.Path(source).glob("*.parquet"))[0]
-extract.training_matrix(next(pq.ParquetFile(first).iter_batches(batch_size=10)), scheme="ember2" if kind == "disk" else "binfeat")
+warm = next(pq.ParquetFile(first).iter_batches(batch_size=10))
+extract.training_matrix(warm, scheme="ember2" if kind == "disk" else "binfeat")
 base = int(open("/proc/self/statm").read().split()[1]) * resource.getpagesize()  # resident now: code, imports
 t0 = time.process_time()
 if kind == "disk":
