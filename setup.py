@@ -61,6 +61,8 @@ setup(
             "pyelftools>=0.31,<0.34",  # reference ELF reader for the tests
             "macholib>=1.16,<1.17",  # reference Mach-O reader for the tests
             "pefile==2024.8.26",  # test oracle: imphash, overlay start, Rich header, imports, directories
+            "scikit-learn>=1.9,<1.10",  # test oracle: EMBER's FeatureHasher; the README's recipe
+            "lightgbm>=4.7,<4.8",  # the tests train a real model on the sample corpus's matrix
         ],
         "bench": ["matplotlib>=3.8"],
     },

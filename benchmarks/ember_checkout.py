@@ -15,6 +15,13 @@ its own ``__builtins__`` whose ``__import__`` hands it, and nothing else in the 
   ``FeatureHasher`` raises when constructed (only the structural classes' vectors use it);
 - ``numpy``: numpy itself behind a proxy module that adds ``int`` (numpy's old alias of Python's
   ``int``). numpy itself is not modified.
+
+:func:`load_extractor` runs EMBER's whole ``PEFeatureExtractor(feature_version=2)`` instead: its
+module gets, in place of the stand-in, binfeat's LIEF 0.9 API over LIEF 1.0
+(:mod:`benchmarks.lief09_shim`), and scikit-learn's real ``FeatureHasher`` behind one adapter: a
+sample that is a bare string is handed over as the list of its characters. EMBER passes the entry
+section's name so (``transform([raw_obj['entry']])``); the scikit-learn of EMBER's day iterated the
+string, today's raises "Samples can not be a single string".
 """
 
 from __future__ import annotations
@@ -64,11 +71,32 @@ class _NumpyWithInt(types.ModuleType):
         return getattr(np, name)
 
 
-def _importer() -> Any:
-    """An ``__import__`` for EMBER's module: the stand-ins above, everything else as usual."""
+class _CharacterSamplesHasher:
+    """scikit-learn's FeatureHasher, handing a bare-string sample over as its characters."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from sklearn.feature_extraction import FeatureHasher
+
+        self._hasher = FeatureHasher(*args, **kwargs)
+
+    def transform(self, raw_x: Any) -> Any:
+        return self._hasher.transform([list(x) if isinstance(x, str) else x for x in raw_x])
+
+
+def _importer(full: bool = False) -> Any:
+    """An ``__import__`` for EMBER's module: the stand-ins above (``full``: the LIEF 0.9 API shim
+    and the adapted FeatureHasher), everything else as usual."""
     real_import = builtins.__import__
     sklearn_missing = importlib.util.find_spec("sklearn") is None
-    lief = _stand_in_lief()
+    if full:
+        from benchmarks import lief09_shim
+
+        lief = lief09_shim.module()
+        fe = types.ModuleType("sklearn.feature_extraction", "FeatureHasher with EMBER-era string samples")
+        fe.FeatureHasher = _CharacterSamplesHasher  # type: ignore[attr-defined]
+    else:
+        lief = _stand_in_lief()
+        fe = _stand_in_sklearn_fe() if sklearn_missing else None
     numpy = _NumpyWithInt("numpy")
 
     def ember_import(name: str, globals: Any = None, locals: Any = None, fromlist: Any = (), level: int = 0) -> Any:
@@ -76,8 +104,8 @@ def _importer() -> Any:
             return lief
         if level == 0 and name == "numpy" and not fromlist:
             return numpy
-        if level == 0 and name == "sklearn.feature_extraction" and sklearn_missing:
-            return _stand_in_sklearn_fe()
+        if level == 0 and name == "sklearn.feature_extraction" and fe is not None:
+            return fe
         return real_import(name, globals, locals, fromlist, level)
 
     return ember_import
@@ -102,8 +130,7 @@ class Ember:
         return self.strings.raw_features(data, None)
 
 
-def load(source: str | os.PathLike[str]) -> Ember:
-    """Load ``SOURCE/ember/features.py`` (see the module docstring); EmberSourceError when it cannot."""
+def _module(source: str | os.PathLike[str], full: bool) -> tuple[Path, Any]:
     root = Path(source).expanduser()
     path = root / FEATURES
     if not path.is_file():
@@ -112,12 +139,31 @@ def load(source: str | os.PathLike[str]) -> Ember:
     if spec is None or spec.loader is None:
         raise EmberSourceError(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
-    module.__builtins__ = {**vars(builtins), "__import__": _importer()}  # type: ignore[attr-defined]
+    module.__builtins__ = {**vars(builtins), "__import__": _importer(full)}  # type: ignore[attr-defined]
     try:
         spec.loader.exec_module(module)
-        return Ember(root, module.ByteHistogram(), module.ByteEntropyHistogram(), module.StringExtractor())
     except Exception as exc:
         raise EmberSourceError(f"{path} did not load: {type(exc).__name__}: {exc}") from exc
+    return root, module
+
+
+def load(source: str | os.PathLike[str]) -> Ember:
+    """Load ``SOURCE/ember/features.py`` (see the module docstring); EmberSourceError when it cannot."""
+    root, module = _module(source, full=False)
+    return Ember(root, module.ByteHistogram(), module.ByteEntropyHistogram(), module.StringExtractor())
+
+
+def load_extractor(source: str | os.PathLike[str]) -> Any:
+    """EMBER's ``PEFeatureExtractor(feature_version=2)`` from ``SOURCE``, running on LIEF 1.0 through
+    :mod:`benchmarks.lief09_shim` (needs scikit-learn); ``.feature_vector(bytes)`` gives its 2,381
+    floats, ``.raw_features(bytes)`` its raw dict."""
+    if importlib.util.find_spec("sklearn") is None:
+        raise EmberSourceError("EMBER's whole extractor needs scikit-learn (pip install scikit-learn)")
+    _, module = _module(source, full=True)
+    try:
+        return module.PEFeatureExtractor(feature_version=2, print_feature_warning=False)
+    except Exception as exc:
+        raise EmberSourceError(f"EMBER's PEFeatureExtractor did not start: {type(exc).__name__}: {exc}") from exc
 
 
 def from_environment() -> Ember | None:

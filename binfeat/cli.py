@@ -53,6 +53,18 @@ def _layout(argv: list[str]) -> int:
     return layout_main(argv)
 
 
+def _vectorize(argv: list[str]) -> int:
+    from binfeat.model_commands import vectorize_main
+
+    return vectorize_main(argv)
+
+
+def _matrix(argv: list[str]) -> int:
+    from binfeat.model_commands import matrix_main
+
+    return matrix_main(argv)
+
+
 def _version(argv: list[str]) -> int:
     from binfeat.local_commands import version_main
 
@@ -64,7 +76,9 @@ SUBCOMMANDS: dict[str, tuple[Runner | None, str]] = {
     "corpus": (None, "sample corpora and the daily corpus update (subcommands: sample, update)"),
     "bench": (_bench, "run the benchmark suite on a sample corpus"),
     "file": (_file, "extract one or more files in-process and print their rows as JSON"),
-    "layout": (_layout, "print the feature vector layout"),
+    "vectorize": (_vectorize, "re-vectorise stored features with a scheme (binfeat, ember2); no binary is read"),
+    "matrix": (_matrix, "write a training matrix (X.npy, y.npy, names, ids) from stored features"),
+    "layout": (_layout, "print the feature vector layout of a scheme"),
     "version": (_version, "print binfeat, feature and parser versions"),
 }
 CORPUS: dict[str, tuple[Runner, str]] = {

@@ -49,20 +49,23 @@ def _jsonable(value: object) -> object:
 
 def layout_main(argv: list[str]) -> int:
     """``binfeat layout``: the vector layout (offsets, names, or the docs' Markdown table)."""
-    p = _Parser(prog="binfeat layout", description="Print the feature vector layout.")
+    p = _Parser(prog="binfeat layout", description="Print the feature vector layout of a scheme.")
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--markdown", action="store_true", help="the table in docs/vector_layout.md")
-    g.add_argument("--names", action="store_true", help="one dimension name per line, in vector order")
+    g.add_argument("--markdown", action="store_true", help="the tables in docs/vector_layout.md")
+    g.add_argument("--names", action="store_true", help="one ML-safe dimension name per line, in vector order")
+    p.add_argument("--scheme", choices=("binfeat", "ember2"), default="binfeat", help="the vector scheme")
     args = p.parse_args(argv)
-    from extract.layout import dim_names, layout_markdown, vector_layout
+    from extract.layout import layout_markdown
+    from extract.schemes import get
 
+    scheme = get(args.scheme)
     if args.markdown:
         sys.stdout.write(layout_markdown())
     elif args.names:
-        sys.stdout.write("\n".join(dim_names()) + "\n")
+        sys.stdout.write("\n".join(scheme.names) + "\n")
     else:
-        for r in vector_layout():
-            sys.stdout.write(f"{r['offset']:>6} {r['length']:>5}  {r['group']}\n")
+        for r in scheme.layout():
+            sys.stdout.write(f"{r['offset']:>6} {r['length']:>5}  {r['block']}\n")
     return 0
 
 

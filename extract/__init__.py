@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FEATURE_VERSION", "ExtractOptions", "__version__", "error_rows", "extract_batch", "extract_file",
-    "output_schema", "path_bytes", "path_text", "vector_layout",
+    "output_schema", "path_bytes", "path_text", "training_matrix", "vector_layout",
 ]
 
 
@@ -44,16 +44,19 @@ def extract_batch(batch: pa.RecordBatch | pa.Table, options: ExtractOptions | No
     return extractor_for(options).extract_batch(batch)
 
 
-def error_rows(paths: Sequence[str | bytes], messages: Sequence[str]) -> pa.RecordBatch:
+def error_rows(
+    paths: Sequence[str | bytes], messages: Sequence[str], options: ExtractOptions | None = None
+) -> pa.RecordBatch:
     """Rows with status ``error`` for inputs that were never extracted, in the contract schema.
 
     For a caller that knows a file cannot be read (a symlink it does not follow, a listing error):
     the rows equal what extraction gives an unreadable file (identity null, ``format`` unknown,
-    no vector, the versions filled in), with ``error`` set to each message. Nothing in an error row
-    depends on ExtractOptions.
+    no vector, the versions and the group selection filled in), with ``error`` set to each message.
+    ``options`` only chooses the schema (the scheme's vector length, the selected groups).
     """
     import pyarrow as pa
 
+    from extract.extractor import scheme_of
     from extract.paths import canonical_path
     from extract.version import feature_version, parser_name
 
@@ -68,16 +71,31 @@ def error_rows(paths: Sequence[str | bytes], messages: Sequence[str]) -> pa.Reco
         "feature_version": [feature_version()] * n,
         "binfeat_version": [__version__] * n,
         "parser": [parser_name()] * n,
+        "groups": [",".join(scheme_of(options).groups)] * n,
     }
-    schema = output_schema()
+    schema = output_schema(options)
     arrays = [pa.array(given[f.name], f.type) if f.name in given else pa.nulls(n, f.type) for f in schema]
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
-def output_schema() -> pa.Schema:
+def training_matrix(source: Any, *, scheme: str = "binfeat", label: str | None = "label", errors: str = "drop",
+                    as_of: Any = None, out: Any = None):
+    """(X float32 (n, d), y, names, sha256s) from stored feature rows: see :mod:`extract.matrix`.
+
+    ``source``: a Parquet path (``binfeat extract``'s OUTPUT), Arrow data, or a feature store
+    (``as_of`` picks its date); ``scheme``: binfeat or ember2; ``errors``: drop or nan; ``label``: a
+    column, or ``"folder"`` for labels from folder names (benign/, malicious/).
+    """
+    from extract.matrix import training_matrix as build
+
+    return build(source, scheme=scheme, label=label, errors=errors, as_of=as_of, out=out)
+
+
+def output_schema(options: ExtractOptions | None = None) -> pa.Schema:
+    """The contract's Arrow schema for ``options`` (its scheme and group selection)."""
     from extract.extractor import output_schema as schema
 
-    return schema()
+    return schema(options)
 
 
 def vector_layout() -> list[dict]:

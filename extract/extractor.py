@@ -30,7 +30,9 @@ from extract.groups.general import general_fields
 from extract.isolation import ParserWorker, WindowReplies, WorkerFailure
 from extract.kernels import ByteScanner
 from extract.paths import canonical_path, path_bytes
-from extract.registry import FORMATS, FeatureGroup
+from extract.registry import FeatureGroup
+from extract.schemes import RowBatch, Scheme
+from extract.schemes import get as get_scheme
 from extract.version import __version__, feature_version, parser_name
 from extract.worker import Identity, file_identity, handle_request, one_line
 
@@ -40,6 +42,7 @@ IDENTITY = [
     ("sha256", pa.string()), ("md5", pa.string()), ("size", pa.int64()), ("path", pa.string()),
     ("format", pa.string()), ("status", pa.string()), ("error", pa.string()),
     ("feature_version", pa.string()), ("binfeat_version", pa.string()), ("parser", pa.string()),
+    ("groups", pa.string()),  # the feature groups the run computed, comma-separated, in layout order
 ]
 
 
@@ -56,6 +59,8 @@ class ExtractOptions:
     # opt-in: TLSH (~175 MB/s) and ssdeep (~375 MB/s) would dominate the per-file cost
     fuzzy_hashes: tuple[str, ...] = ()  # subset of ("tlsh", "ssdeep")
     worker_preload: tuple[str, ...] = field(default=())  # modules the worker imports (custom parsers)
+    scheme: str = "binfeat"  # the vector: "binfeat" (every group's own) or "ember2" (EMBER v2's 2,381)
+    groups: tuple[str, ...] | None = None  # compute only these feature groups (None: every group)
 
     def __post_init__(self) -> None:
         if self.parse_timeout_s <= 0:
@@ -67,18 +72,29 @@ class ExtractOptions:
         unknown = set(self.fuzzy_hashes) - {"tlsh", "ssdeep"}
         if unknown:
             raise ValueError(f"unknown fuzzy hashes {sorted(unknown)}: choose from tlsh, ssdeep")
+        if self.groups is not None:
+            object.__setattr__(self, "groups", tuple(self.groups))
+        get_scheme(self.scheme, self.groups)  # an unknown scheme or group, or a selection it cannot use
 
 
-def output_schema() -> pa.Schema:
-    """The contract: identity columns, one column per group, then the vector."""
+def output_schema(options: ExtractOptions | None = None) -> pa.Schema:
+    """The contract: identity columns, one column per (selected) group, then the vector, a
+    ``fixed_size_list<float32>`` of the scheme's length; the schema's metadata names the scheme,
+    its version, the feature version, the groups and every dimension (``binfeat.*`` keys)."""
+    scheme = scheme_of(options)
     fields = [pa.field(n, t) for n, t in IDENTITY]
-    fields += [pa.field(g.name, g.raw_type) for g in REGISTRY]
-    fields.append(pa.field("vector", pa.list_(pa.float32())))
-    return pa.schema(fields)
+    fields += [pa.field(name, REGISTRY[name].raw_type) for name in scheme.groups]
+    fields.append(pa.field("vector", pa.list_(pa.float32(), scheme.dims)))
+    return pa.schema(fields, metadata=scheme.metadata(feature_version()))
 
 
-def vector_length() -> int:
-    return sum(g.dims for g in REGISTRY)
+def scheme_of(options: ExtractOptions | None = None) -> Scheme:
+    o = options or ExtractOptions()
+    return get_scheme(o.scheme, o.groups)
+
+
+def vector_length(options: ExtractOptions | None = None) -> int:
+    return scheme_of(options).dims
 
 
 class _FuzzyHashers:
@@ -122,19 +138,19 @@ class Extractor:
     def __init__(self, options: ExtractOptions | None = None) -> None:
         self.options = options or ExtractOptions()
         self._worker: ParserWorker | None = None
-        self._schema = output_schema()
+        self._schema = output_schema(self.options)
         self._feature_version = feature_version()
         self._parser = parser_name()
-        self._vector_len = vector_length()
-        # per format, the groups that apply to it with their slice of the vector (the others stay
-        # zero and null in every row of that format)
-        self._slots: dict[str, list[tuple[FeatureGroup, str, int, int, bool]]] = {fmt: [] for fmt in FORMATS}
-        self._byte_groups = REGISTRY.by_stage("bytes")
-        off = 0
-        for g in REGISTRY:
-            for fmt in g.formats:
-                self._slots[fmt].append((g, g.name, off, off + g.dims, g.stage == "bytes"))
-            off += g.dims
+        self._scheme = scheme_of(self.options)
+        self._vector_len = self._scheme.dims
+        groups: list[FeatureGroup] = [REGISTRY[name] for name in self._scheme.groups]
+        self._selected = frozenset(self._scheme.groups)
+        self._groups_text = ",".join(self._scheme.groups)
+        self._byte_groups = [g for g in groups if g.stage == "bytes"]
+        # structural groups selected: the parser worker is needed (None in a request: all of them)
+        structural = tuple(g.name for g in groups if g.stage == "structure")
+        self._parses = bool(structural)
+        self._only = None if self.options.groups is None else structural
 
     @property
     def schema(self) -> pa.Schema:
@@ -162,7 +178,8 @@ class Extractor:
     def _error_row(self, path: str, message: str, **known: Any) -> dict:
         row = dict.fromkeys(self._schema.names)
         row.update(path=path, format="unknown", status="error", error=message,
-                   feature_version=self._feature_version, binfeat_version=__version__, parser=self._parser)
+                   feature_version=self._feature_version, binfeat_version=__version__, parser=self._parser,
+                   groups=self._groups_text)
         row.update(known)
         return row
 
@@ -205,12 +222,14 @@ class Extractor:
     def _planned(self, path: str, content: bytes | None, size: int, fmt: str,
                  identity: Identity | None = None) -> _Plan:
         o = self.options
+        if fmt == "unknown" or not self._parses:  # nothing to parse, or no structural group selected
+            return _Plan(path, content, size, fmt, False, identity=identity)
         skip = None
-        if fmt != "unknown" and size > o.max_structural_bytes:
+        if size > o.max_structural_bytes:
             skip = f"structure: skipped, file larger than {o.max_structural_bytes} bytes"
-        elif fmt != "unknown" and size > o.memory_limit_mb << 20:  # the parse could never fit
+        elif size > o.memory_limit_mb << 20:  # the parse could never fit
             skip = f"structure: skipped, file larger than the parser's memory limit ({o.memory_limit_mb} MiB)"
-        return _Plan(path, content, size, fmt, fmt != "unknown" and skip is None, identity=identity, skip=skip)
+        return _Plan(path, content, size, fmt, skip is None, identity=identity, skip=skip)
 
     def _read_whole(self, plan: _Plan, redescribe: bool = True) -> None:
         """Read a file of at most ``whole_read_bytes`` into the plan (or keep the error for its row);
@@ -299,7 +318,8 @@ class Extractor:
         row = dict.fromkeys(self._schema.names)
         md5 = plan.md5 if plan.md5 is not None else bs.md5.hexdigest()
         row.update(sha256=bs.sha256.hexdigest(), md5=md5, size=size, path=path, format=fmt,
-                   feature_version=self._feature_version, binfeat_version=__version__, parser=self._parser)
+                   feature_version=self._feature_version, binfeat_version=__version__, parser=self._parser,
+                   groups=self._groups_text)
         for g in self._byte_groups:
             try:
                 raw[g.name] = g.compute(ctx)
@@ -314,29 +334,28 @@ class Extractor:
             messages.append(f"structure: {unreadable}")
         elif parse_error is not None:
             messages.append(f"parse({fmt}): {parse_error}")
-        if "general" not in raw and "general" not in errors:
+        if "general" in self._selected and "general" not in raw and "general" not in errors:
             raw["general"] = general_fields(None, size, fmt)
-        vector = np.zeros(self._vector_len, np.float32)
-        for g, name, start, stop, of_bytes in self._slots[fmt]:
-            if name in raw and name not in errors:
-                try:
-                    vector[start:stop] = g.vector(raw[name])
-                    # structural raw values arrive plain from the worker; byte groups keep their numpy
-                    # arrays (Arrow takes them whole; extract_rows makes them lists)
-                    row[name] = _arrays_kept(raw[name]) if of_bytes else raw[name]
-                    continue
-                except Exception as exc:  # costs only this group
-                    errors[name] = f"vectorise: {one_line(exc)}"
-            vector[start:stop] = np.nan  # failed, skipped or crashed: unknown, not zero
+        for name, value in raw.items():
+            if name in self._selected and name not in errors:
+                # structural raw values arrive plain from the worker; byte groups keep their numpy
+                # arrays (Arrow takes them whole; extract_rows makes them lists)
+                row[name] = _arrays_kept(value)
         messages += [f"{name}: {msg}" for name, msg in sorted(errors.items())]
-        if fatal is not None:
-            row["status"] = "error"
-            row["vector"] = None
-        else:
-            row["status"] = "partial" if messages else "ok"
-            row["vector"] = vector
+        row["status"] = "error" if fatal is not None else "partial" if messages else "ok"
         row["error"] = "; ".join(messages) if messages else None
-        return row
+        return row  # its vector comes with its window's (:meth:`_vectorise`)
+
+    def _vectorise(self, rows: list[dict]) -> None:
+        """The scheme's vectors of a window of rows, into one float32 matrix; ``vector`` is None for
+        an error row. A block that fails on a row costs only that block (NaN, and the row says why)."""
+        matrix, valid, errors = self._scheme.vectorize(RowBatch.from_rows(rows, self._scheme.reads))
+        for i, row in enumerate(rows):
+            row["vector"] = matrix[i] if valid[i] else None
+            if errors[i]:
+                row["error"] = "; ".join([row["error"], *errors[i]] if row["error"] else errors[i])
+                if row["status"] == "ok":
+                    row["status"] = "partial"
 
     def _structure(self, plan: _Plan, whole: bytes | None,
                    replies: WindowReplies | None) -> tuple[dict | None, str | None]:
@@ -412,15 +431,16 @@ class Extractor:
         holding = [pl for pl in structural if pl.content is not None]
         requests: dict[int, dict | None] = dict.fromkeys(pl.index for pl in structural)
         for pl, where in zip(holding, worker.share([pl.content for pl in holding]), strict=True):
-            requests[pl.index] = {"format": pl.format, "size": pl.size, **where}
+            requests[pl.index] = {"format": pl.format, "size": pl.size, "groups": self._only, **where}
         return WindowReplies(worker, requests)
 
     def _request(self, plan: _Plan, whole: bytes | None) -> dict:
         """A parse request carrying the bytes read, or (a streamed file) the path and the identity
         the worker must find."""
         if whole is not None:
-            return {"format": plan.format, "size": plan.size, "data": whole}
-        return {"format": plan.format, "size": plan.size, "path": path_bytes(plan.path), "identity": plan.identity}
+            return {"format": plan.format, "size": plan.size, "groups": self._only, "data": whole}
+        return {"format": plan.format, "size": plan.size, "groups": self._only, "path": path_bytes(plan.path),
+                "identity": plan.identity}
 
     def _window(self, plans: list[_Plan | dict]) -> list[dict]:
         for i, plan in enumerate(plans):
@@ -449,6 +469,7 @@ class Extractor:
                     replies.skip(plan.index)
                 rows.append(self._error_row(plan.path, f"internal: {one_line(exc)}"))
             plan.content = None  # the window's bytes are released file by file
+        self._vectorise(rows)
         return rows
 
     def to_record_batch(self, rows: list[dict]) -> pa.RecordBatch:
@@ -563,14 +584,13 @@ def _plain(value: Any) -> Any:
 
 
 def _vector_array(vectors: list[np.ndarray | None], length: int) -> pa.Array:
-    """The vectors as one list<float32> column (null for error rows), copied once."""
-    valid = np.array([v is not None for v in vectors], dtype=bool)
-    kept = [v for v in vectors if v is not None]
-    values = np.concatenate(kept, dtype=np.float32) if kept else np.zeros(0, np.float32)
-    offsets = np.zeros(len(vectors) + 1, np.int32)
-    offsets[1:] = np.cumsum(np.where(valid, length, 0))
-    mask = pa.array(~valid)
-    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(values, pa.float32()), mask=mask)
+    """The vectors as one fixed_size_list<float32>[length] column (null for error rows), copied once."""
+    values = np.zeros((len(vectors), length), dtype=np.float32)
+    for i, v in enumerate(vectors):
+        if v is not None:
+            values[i] = v
+    mask = pa.array([v is None for v in vectors], pa.bool_())
+    return pa.FixedSizeListArray.from_arrays(pa.array(values.reshape(-1), pa.float32()), length, mask=mask)
 
 
 _DEFAULT: dict[ExtractOptions, Extractor] = {}

@@ -92,3 +92,34 @@ def hash_weighted(pairs: Iterable[tuple[str | bytes, float]], dims: int) -> np.n
 
 def hashed_dim_names(prefix: str, dims: int) -> list[str]:
     return [f"{prefix}[{i}]" for i in range(dims)]
+
+
+# ---------------------------------------------------------------------------------------------
+# scikit-learn's FeatureHasher rule (EMBER v2's vectors), for the ``ember2`` scheme.
+
+def feature_hasher_bin(token: str | bytes, dims: int) -> tuple[int, float]:
+    """(bin, sign) of one token by scikit-learn's ``FeatureHasher`` rule: h = MurmurHash3 x86 32-bit
+    of the token's UTF-8 bytes, seed 0, read as a signed int32; bin = |h| mod dims (|-2**31| is
+    2**31); sign +1 when h >= 0, else -1 (``alternate_sign=True``, the default)."""
+    h = mmh3.hash(_key(token), SEED, signed=True)
+    return abs(h) % dims, (1.0 if h >= 0 else -1.0)
+
+
+def add_feature_hashed(out: np.ndarray, offset: int, tokens: list, dims: int, weights: list | None = None) -> None:
+    """Write ``FeatureHasher(dims).transform([tokens])`` (``input_type="string"``), or with ``weights``
+    its ``input_type="pair"`` form over ``zip(tokens, weights)``, into ``out[offset:offset + dims]``
+    (zeros beforehand). As scikit-learn: a zero weight is skipped, each bin is the float64 sum of
+    sign x weight in token order, rounded once to ``out``'s float32."""
+    if dims == 0 or not tokens:
+        return
+    acc: dict[int, float] = {}
+    h = mmh3.hash
+    for i, t in enumerate(tokens):
+        w = 1.0 if weights is None else float(weights[i])
+        if w == 0.0:
+            continue
+        x = h(_key(t), SEED, signed=True)
+        b = abs(x) % dims
+        acc[b] = acc.get(b, 0.0) + (w if x >= 0 else -w)
+    for b, v in acc.items():
+        out[offset + b] = v

@@ -18,7 +18,12 @@ import pyarrow as pa
 FORMATS = frozenset({"pe", "elf", "macho", "unknown"})
 ALL_FORMATS = FORMATS
 STAGES = ("bytes", "structure")
-_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+# snake_case without a double or trailing underscore: "__" separates a group from its dimension in
+# the vector-wide names (``pe_header__machine_hash_3``), so a name splits back at its first "__"
+_NAME = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
+SEPARATOR = "__"
+_SAFE_KEPT = re.compile(r"[A-Za-z0-9_]")
+_SAFE_SPACE = frozenset("=[].,/-: ")  # separators in labels: become "_"
 # Names the output contract reserves for identity and provenance columns.
 RESERVED = frozenset(
     {"sha256", "md5", "size", "path", "format", "status", "error", "feature_version",
@@ -28,6 +33,30 @@ RESERVED = frozenset(
 
 class DeclarationError(ValueError):
     """A feature group declaration is inconsistent; raised when it is declared, not when used."""
+
+
+def ml_safe(label: str, group: str = "") -> str:
+    """A dimension label as a name machine-learning tools accept (``[A-Za-z0-9_]+``).
+
+    Why: LightGBM refuses JSON's special characters in feature names, and other tools choke on
+    brackets, dots or ``=``. Rule: a leading ``group.`` or ``group`` before ``[`` is dropped (the
+    vector-wide name carries the group); ASCII letters, digits and ``_`` stay; the separators
+    ``= [ ] . , / - :`` and space become ``_``; any other character becomes ``_x<hex>_``; runs of
+    ``_`` shrink to one and none leads or trails. A group's names are checked unique when it is
+    declared, so the mapping back to a label goes through the group's table.
+    """
+    text = label
+    if group and text.startswith(group) and text[len(group):len(group) + 1] in (".", "["):
+        text = text[len(group):]
+    out = []
+    for ch in text:
+        if _SAFE_KEPT.match(ch):
+            out.append(ch)
+        elif ch in _SAFE_SPACE:
+            out.append("_")
+        else:
+            out.append(f"_x{ord(ch):02x}_")
+    return re.sub("_+", "_", "".join(out)).strip("_")
 
 
 @dataclass(frozen=True)
@@ -53,11 +82,12 @@ class FeatureGroup:
     dim_names: tuple[str, ...]
     doc: str = ""
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    ml_names: tuple[str, ...] = field(default=(), init=False)
 
     def __post_init__(self) -> None:
         problems = []
         if not _NAME.match(self.name):
-            problems.append(f"name {self.name!r} must be snake_case ([a-z][a-z0-9_]*)")
+            problems.append(f"name {self.name!r} must be snake_case ([a-z][a-z0-9_]*, no '__', no trailing '_')")
         if self.name in RESERVED:
             problems.append(f"name {self.name!r} is reserved for an identity column")
         if not isinstance(self.version, int) or self.version < 1:
@@ -76,6 +106,12 @@ class FeatureGroup:
             problems.append(f"{len(self.dim_names)} dim_names for {self.dims} dims")
         elif len(set(self.dim_names)) != len(self.dim_names):
             problems.append("dim_names must be unique")
+        else:
+            safe = [ml_safe(d, self.name) for d in self.dim_names]
+            clash = sorted({n for n in safe if safe.count(n) > 1 or not n})
+            if clash:
+                problems.append(f"dim_names must stay unique and non-empty as ML-safe names; clash: {clash[:3]}")
+            object.__setattr__(self, "ml_names", tuple(safe))
         if problems:
             raise DeclarationError(f"feature group {self.name!r}: " + "; ".join(problems))
         object.__setattr__(self, "formats", frozenset(self.formats))
@@ -93,7 +129,12 @@ class FeatureGroup:
 
 
 class Registry:
-    """An ordered set of feature groups; the order fixes the vector layout."""
+    """An ordered set of feature groups; the order fixes binfeat's vector layout.
+
+    Groups are kept in declaration order until :meth:`arrange` puts them in a declared order (one
+    list, ``extract.groups.LAYOUT``), so the layout never depends on the order modules are
+    imported in. A group declared after that (a plugin's) goes last.
+    """
 
     def __init__(self) -> None:
         self._groups: dict[str, FeatureGroup] = {}
@@ -103,6 +144,16 @@ class Registry:
             raise DeclarationError(f"feature group {group.name!r} is declared twice")
         self._groups[group.name] = group
         return group
+
+    def arrange(self, order: Sequence[str]) -> None:
+        """Put the groups in ``order``, which must name every declared group exactly once."""
+        missing = sorted(set(self._groups) - set(order))
+        unknown = sorted(set(order) - set(self._groups))
+        if missing or unknown or len(set(order)) != len(order):
+            raise DeclarationError(
+                f"the layout must list every declared group once: missing {missing}, undeclared {unknown}"
+            )
+        self._groups = {name: self._groups[name] for name in order}
 
     def __iter__(self):
         return iter(self._groups.values())

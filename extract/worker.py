@@ -52,16 +52,17 @@ def one_line(exc: BaseException) -> str:
 
 
 @functools.cache
-def _structural_groups(fmt: str, declared: int) -> tuple:
+def _structural_groups(fmt: str, declared: int, only: tuple[str, ...] | None = None) -> tuple:
     """The structural groups of a format, in registry order, for a registry of ``declared`` groups
-    (a group declared later, e.g. by a plugin, makes a new entry)."""
+    (a group declared later, e.g. by a plugin, makes a new entry); ``only``: a selection of groups."""
     from extract.groups import REGISTRY
 
-    return tuple(g for g in REGISTRY.by_stage("structure") if g.applies_to(fmt))
+    return tuple(g for g in REGISTRY.by_stage("structure") if g.applies_to(fmt) and (only is None or g.name in only))
 
 
-def structural_raw(fmt: str, data: bytes | memoryview, size: int) -> dict:
-    """Parse once and run every structural group of the format: raw values and per-group errors."""
+def structural_raw(fmt: str, data: bytes | memoryview, size: int, groups: tuple[str, ...] | None = None) -> dict:
+    """Parse once and run every structural group of the format (or those in ``groups``): raw values
+    and per-group errors."""
     from extract.groups import REGISTRY
     from extract.parsed import ParseError, parser_for
 
@@ -79,7 +80,7 @@ def structural_raw(fmt: str, data: bytes | memoryview, size: int) -> dict:
     parsed.size = size
     raw: dict[str, object] = {}
     errors: dict[str, str] = {}
-    for group in _structural_groups(fmt, len(REGISTRY)):
+    for group in _structural_groups(fmt, len(REGISTRY), groups):
         try:
             raw[group.name] = group.compute(parsed)
         except MemoryError:
@@ -148,7 +149,7 @@ def handle_request(request: dict, shared_fd: int | None = None) -> dict:
     larger than the memory cap is an out-of-memory reply, not a dead worker)."""
     try:
         data = _request_bytes(request, shared_fd)
-        return structural_raw(request["format"], data, request["size"])
+        return structural_raw(request["format"], data, request["size"], request.get("groups"))
     except MemoryError:
         return {"fatal": "out of memory"}
     except Unreadable as exc:

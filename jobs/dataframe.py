@@ -55,7 +55,7 @@ def extraction(
     from jobs.session import default_parallelism
 
     plan = plan_inputs(inputs, default_parallelism(spark), partitions, per_file_cost)
-    schema = output_arrow_schema(with_label) if spark_types else contract_schema(with_label)
+    schema = output_arrow_schema(with_label, options) if spark_types else contract_schema(with_label, options)
     fn = PartitionExtractor(
         plan=spark.sparkContext.broadcast(plan),
         options=options,

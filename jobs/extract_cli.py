@@ -184,6 +184,21 @@ def build_parser(prog: str = "binfeat extract") -> argparse.ArgumentParser:
         help="comma-separated fuzzy hashes to compute: tlsh, ssdeep (default none: they are the costliest part)",
     )
     p.add_argument(
+        "--scheme",
+        default=None,
+        metavar="NAME",
+        help="the vector: binfeat (every group's own, the default) or ember2 (EMBER v2's 2,381 floats); "
+        "binfeat vectorize re-vectorises a stored output without reading the files again",
+    )
+    p.add_argument(
+        "--groups",
+        type=_name_list,
+        default=None,
+        metavar="NAMES",
+        help="comma-separated feature groups to compute (default all; `binfeat layout` lists them), e.g. "
+        "byte_histogram,byte_entropy_histogram,strings (no parsing at all) or the pe_* groups for a PE corpus",
+    )
+    p.add_argument(
         "--run-id",
         default=None,
         help="an external run id (e.g. Airflow's) recorded in the summary; default: $AIRFLOW_CTX_DAG_RUN_ID",
@@ -215,6 +230,13 @@ def _fuzzy_list(text: str) -> tuple[str, ...]:
     return names
 
 
+def _name_list(text: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected comma-separated group names, got {text!r}")
+    return names
+
+
 _OPTION_FLAGS = {
     "parse_timeout_s": "--parse-timeout",
     "memory_limit_mb": "--memory-limit-mb",
@@ -234,6 +256,8 @@ def options_from_args(args: argparse.Namespace):
         "memory_limit_mb": args.memory_limit_mb,
         "max_structural_bytes": args.max_structural_bytes,
         "fuzzy_hashes": args.fuzzy_hashes,
+        "scheme": getattr(args, "scheme", None),
+        "groups": getattr(args, "groups", None),
     }
     wanted = {k: v for k, v in wanted.items() if v is not None}
     if not wanted:
@@ -243,6 +267,10 @@ def options_from_args(args: argparse.Namespace):
     try:
         return extract.ExtractOptions(**wanted)
     except ValueError as exc:
+        from extract.schemes import SchemeError
+
+        if isinstance(exc, SchemeError):  # --scheme / --groups: the message says what to choose
+            raise UsageError(str(exc)) from None
         text = str(exc)
         for field, flag in _OPTION_FLAGS.items():
             text = text.replace(field, flag)

@@ -230,11 +230,10 @@ class PartitionExtractor:
             table = table.take(pa.array(order, pa.int64()))
         return self._finish(table, chunk)
 
-    @staticmethod
-    def _error_rows(entries: list[PlanEntry], messages: list[str]) -> pa.RecordBatch:
+    def _error_rows(self, entries: list[PlanEntry], messages: list[str]) -> pa.RecordBatch:
         import extract
 
-        return extract.error_rows([e[0] for e in entries], messages)
+        return extract.error_rows([e[0] for e in entries], messages, self.options)
 
     def _finish(self, table: pa.Table, chunk: list[PlanEntry]) -> pa.Table:
         """Count sha256 mismatches with the manifest, add labels, give the output schema."""

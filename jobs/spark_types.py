@@ -2,7 +2,9 @@
 
 The job's own Parquet writer keeps the contract's exact types. A DataFrame cannot: Spark has no
 unsigned integers (``mapInArrow`` rejects uint*), so :func:`features_dataframe
-<jobs.dataframe.features_dataframe>` widens them without loss.
+<jobs.dataframe.features_dataframe>` widens them without loss; and it has no fixed-size list (its
+ArrayType has no length), so the ``vector`` column travels as a plain list there (its length is in
+the schema metadata, which the DataFrame does not keep).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ def spark_safe_type(t: pa.DataType) -> pa.DataType:
     """
     if t in _UNSIGNED:
         return _UNSIGNED[t]
+    if pa.types.is_fixed_size_list(t):
+        return pa.list_(t.value_field.with_type(spark_safe_type(t.value_type)))
     if pa.types.is_struct(t):
         return pa.struct([f.with_type(spark_safe_type(f.type)) for f in t])
     if pa.types.is_large_list(t):
@@ -35,19 +39,21 @@ def spark_safe_type(t: pa.DataType) -> pa.DataType:
     return t
 
 
-def contract_schema(with_label: bool) -> pa.Schema:
-    """extract's output schema, exact types, plus ``label`` when labels are carried."""
+def contract_schema(with_label: bool, options=None) -> pa.Schema:
+    """extract's output schema for ``options`` (exact types, the scheme's metadata), plus ``label``
+    when labels are carried."""
     import extract
 
-    schema = extract.output_schema()
+    schema = extract.output_schema(options)
     if with_label and "label" not in schema.names:
         schema = schema.append(pa.field("label", pa.string()))
     return schema
 
 
-def output_arrow_schema(with_label: bool) -> pa.Schema:
+def output_arrow_schema(with_label: bool, options=None) -> pa.Schema:
     """:func:`contract_schema` with types Spark can carry (see :func:`spark_safe_type`)."""
-    return pa.schema([f.with_type(spark_safe_type(f.type)) for f in contract_schema(with_label)])
+    schema = contract_schema(with_label, options)
+    return pa.schema([f.with_type(spark_safe_type(f.type)) for f in schema], metadata=schema.metadata)
 
 
 def spark_schema(schema: pa.Schema):

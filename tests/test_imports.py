@@ -34,11 +34,6 @@ ONLY_PROJECT_IMPORTS: dict[str, tuple[str, ...]] = {"dags": ("airflow_ops",)}
 # dynamic import is (importer, "<dynamic:CALL>"). Every test here skips exactly these. Empty this list
 # as the fixes land (test_known_exceptions_are_still_real fails once an entry no longer exists).
 KNOWN_EXCEPTIONS: list[tuple[str, str]] = [
-    # extract/groups/__init__.py imports the group modules by computed names: the vector layout
-    # declared by import order (issue 15, point 6: one ordered list of groups)
-    ("extract.groups", "<dynamic:importlib.import_module>"),
-    ("extract.groups.elf", "<dynamic:importlib.import_module>"),
-    ("extract.groups.macho", "<dynamic:importlib.import_module>"),
 ]
 
 # (module, call): dynamic imports whose argument is computed, and why none of them names a project module.

@@ -1,16 +1,16 @@
 """EMBER v2's PE groups: header (62 dims), section (255), imports (1280), exports (128), data
-directories (30), same raw shapes and vector layouts, hashed with extract.hashing (MurmurHash3)
+directories (30), EMBER's raw shapes and vector layouts, hashed with extract.hashing (MurmurHash3)
 instead of scikit-learn's FeatureHasher (so the bins differ from EMBER's, the meaning does not).
 
-Token names are EMBER-era LIEF spellings from our own tables over the raw integers; an integer with
-no name becomes ``0x...`` so nothing is lost. pe_imports additionally stores the imphash (LIEF's
-``get_imphash`` in pefile mode) in its raw value; it is not vectorised (an MD5 has no useful
-numeric order).
+Token names are binfeat's spellings (:mod:`extract.groups.pe_tokens`). The raw values also keep the
+numbers behind the tokens (machine, flags, section characteristics, ordinal flags, every data
+directory slot): the ``ember2`` scheme re-spells them as EMBER v2 did, from the raw value alone.
+pe_imports additionally stores the imphash (LIEF's ``get_imphash`` in pefile mode); it is not
+vectorised (an MD5 has no useful numeric order).
 """
 
 from __future__ import annotations
 
-import functools
 import itertools
 import struct
 
@@ -18,7 +18,8 @@ import numpy as np
 import pyarrow as pa
 
 from extract.entropy import buffer_entropy, range_entropies
-from extract.groups.pe_parse import data_dir, export_names
+from extract.groups import pe_tokens as tok
+from extract.groups.pe_parse import export_names
 from extract.hashing import add_hashed, hash_tokens, hashed_dim_names
 from extract.parsed import Parsed, load_lief
 from extract.registry import REGISTRY, declare
@@ -32,84 +33,6 @@ NAME_CAP = 256
 IMPORT_NAME_CAP = 1024
 NUM_DIRS = 15  # EMBER vectorises the first 15 data directories
 
-MACHINES = {
-    0x0: "UNKNOWN", 0x184: "ALPHA", 0x284: "ALPHA64", 0x1D3: "AM33", 0x8664: "AMD64", 0x1C0: "ARM",
-    0xAA64: "ARM64", 0xA641: "ARM64EC", 0xA64E: "ARM64X", 0x1C4: "ARMNT", 0xEBC: "EBC", 0x14C: "I386",
-    0x200: "IA64", 0x6232: "LOONGARCH32", 0x6264: "LOONGARCH64", 0x9041: "M32R", 0x266: "MIPS16",
-    0x366: "MIPSFPU", 0x466: "MIPSFPU16", 0x1F0: "POWERPC", 0x1F1: "POWERPCFP", 0x166: "R4000",
-    0x5032: "RISCV32", 0x5064: "RISCV64", 0x5128: "RISCV128", 0x1A2: "SH3", 0x1A3: "SH3DSP",
-    0x1A6: "SH4", 0x1A8: "SH5", 0x1C2: "THUMB", 0x169: "WCEMIPSV2",
-}
-COFF_FLAGS = {
-    0x1: "RELOCS_STRIPPED", 0x2: "EXECUTABLE_IMAGE", 0x4: "LINE_NUMS_STRIPPED",
-    0x8: "LOCAL_SYMS_STRIPPED", 0x10: "AGGRESSIVE_WS_TRIM", 0x20: "LARGE_ADDRESS_AWARE",
-    0x80: "BYTES_REVERSED_LO", 0x100: "CHARA_32BIT_MACHINE", 0x200: "DEBUG_STRIPPED",
-    0x400: "REMOVABLE_RUN_FROM_SWAP", 0x800: "NET_RUN_FROM_SWAP", 0x1000: "SYSTEM", 0x2000: "DLL",
-    0x4000: "UP_SYSTEM_ONLY", 0x8000: "BYTES_REVERSED_HI",
-}
-DLL_FLAGS = {
-    0x20: "HIGH_ENTROPY_VA", 0x40: "DYNAMIC_BASE", 0x80: "FORCE_INTEGRITY", 0x100: "NX_COMPAT",
-    0x200: "NO_ISOLATION", 0x400: "NO_SEH", 0x800: "NO_BIND", 0x1000: "APPCONTAINER",
-    0x2000: "WDM_DRIVER", 0x4000: "GUARD_CF", 0x8000: "TERMINAL_SERVER_AWARE",
-}
-SUBSYSTEMS = {
-    0: "UNKNOWN", 1: "NATIVE", 2: "WINDOWS_GUI", 3: "WINDOWS_CUI", 5: "OS2_CUI", 7: "POSIX_CUI",
-    8: "NATIVE_WINDOWS", 9: "WINDOWS_CE_GUI", 10: "EFI_APPLICATION", 11: "EFI_BOOT_SERVICE_DRIVER",
-    12: "EFI_RUNTIME_DRIVER", 13: "EFI_ROM", 14: "XBOX", 16: "WINDOWS_BOOT_APPLICATION",
-}
-MAGICS = {0x10B: "PE32", 0x20B: "PE32_PLUS", 0x107: "ROM"}
-SECTION_FLAGS = {
-    0x8: "TYPE_NO_PAD", 0x20: "CNT_CODE", 0x40: "CNT_INITIALIZED_DATA",
-    0x80: "CNT_UNINITIALIZED_DATA", 0x100: "LNK_OTHER", 0x200: "LNK_INFO", 0x800: "LNK_REMOVE",
-    0x1000: "LNK_COMDAT", 0x8000: "GPREL", 0x20000: "MEM_PURGEABLE", 0x40000: "MEM_LOCKED",
-    0x80000: "MEM_PRELOAD", 0x1000000: "LNK_NRELOC_OVFL", 0x2000000: "MEM_DISCARDABLE",
-    0x4000000: "MEM_NOT_CACHED", 0x8000000: "MEM_NOT_PAGED", 0x10000000: "MEM_SHARED",
-    0x20000000: "MEM_EXECUTE", 0x40000000: "MEM_READ", 0x80000000: "MEM_WRITE",
-}
-SECTION_ALIGN_MASK = 0x00F00000
-# The optional header's data directories in table order, as the PE/COFF specification names them
-# ("Optional Header Data Directories"): 8 bytes each (RVA, size), the table at offset 96 (PE32) or
-# 112 (PE32+) of the optional header; entry 4 holds a file offset, not an RVA; the 16th is reserved.
-SPEC_DIRECTORIES = (
-    "Export Table", "Import Table", "Resource Table", "Exception Table", "Certificate Table",
-    "Base Relocation Table", "Debug", "Architecture", "Global Ptr", "TLS Table", "Load Config Table",
-    "Bound Import", "IAT", "Delay Import Descriptor", "CLR Runtime Header", "Reserved",
-)
-# A directory's token is its specification name in upper snake case (LIEF's enum spelling, so the
-# names EMBER stores): "Load Config Table" -> LOAD_CONFIG_TABLE.
-DIR_NAMES = tuple(name.upper().replace(" ", "_") for name in SPEC_DIRECTORIES)
-
-
-def _name(table: dict[int, str], value: int) -> str:
-    return table.get(value, f"0x{value:x}")
-
-
-def _flags(table: dict[int, str], value: int) -> list[str]:
-    """Names of the set bits, in bit order; unnamed set bits as ``0x...``."""
-    out = []
-    bit = 1
-    while bit <= value:
-        if value & bit:
-            out.append(table.get(bit, f"0x{bit:x}"))
-        bit <<= 1
-    return out
-
-
-def section_props(chars: int) -> list[str]:
-    """Section characteristics as EMBER-era tokens; the 4-bit alignment field as ALIGN_<n>BYTES."""
-    return list(_section_props(chars))
-
-
-@functools.lru_cache(maxsize=4096)
-def _section_props(chars: int) -> tuple[str, ...]:
-    # a corpus has a few dozen distinct characteristics values across millions of sections
-    props = _flags(SECTION_FLAGS, chars & ~SECTION_ALIGN_MASK)
-    align = (chars & SECTION_ALIGN_MASK) >> 20
-    if align:
-        props.append(f"ALIGN_{1 << (align - 1)}BYTES" if align <= 14 else f"ALIGN_0x{align:x}")
-    return tuple(props)
-
-
 # ---------------------------------------------------------------------------------------------
 # pe_header (62 dims)
 
@@ -120,9 +43,13 @@ _OPT_INTS = (
 )
 HEADER_TYPE = pa.struct([
     ("coff", pa.struct([("timestamp", pa.int64()), ("machine", pa.string()),
-                        ("characteristics", pa.list_(pa.string()))])),
+                        ("characteristics", pa.list_(pa.string())),
+                        ("machine_number", pa.uint16()), ("characteristics_bits", pa.uint16())])),
     ("optional", pa.struct([("subsystem", pa.string()), ("dll_characteristics", pa.list_(pa.string())),
-                            ("magic", pa.string())] + [(k, pa.uint64()) for k in _OPT_INTS])),
+                            ("magic", pa.string())] + [(k, pa.uint64()) for k in _OPT_INTS]
+                           + [("subsystem_number", pa.uint16()), ("dll_characteristics_bits", pa.uint16()),
+                              ("magic_number", pa.uint16()), ("imagebase", pa.uint64()),
+                              ("addressof_entrypoint", pa.uint32())])),
 ])
 _HASHED_HEADER = (("machine", 10), ("characteristics", 10), ("subsystem", 10),
                   ("dll_characteristics", 10), ("magic", 10))
@@ -145,10 +72,15 @@ def _vec_header(raw: dict) -> np.ndarray:
     return out
 
 
-@declare(REGISTRY, name="pe_header", version=1, formats=["pe"], stage="structure", raw_type=HEADER_TYPE,
+@declare(REGISTRY, name="pe_header", version=2, formats=["pe"], stage="structure", raw_type=HEADER_TYPE,
          dim_names=HEADER_DIMS, vectorize=_vec_header)
 def pe_header(parsed: Parsed) -> dict:
-    """COFF and optional header fields as EMBER v2's header group (timestamp, machine, flags, ...)."""
+    """COFF and optional header fields as EMBER v2's header group (timestamp, machine, flags, ...).
+
+    Version 2 also keeps the numbers the tokens spell (machine, characteristics, subsystem, DLL
+    characteristics, magic) and the image base and entry point RVA (the ``ember2`` scheme's entry
+    section rule); the vector is unchanged.
+    """
     b, buf = parsed.binary, parsed.data
     # Enum-typed fields are read from the bytes: LIEF turns values outside its enums into bare ints
     # with a RuntimeWarning. COFF header at e_lfanew+4 (bounds checked by the parse step), optional
@@ -161,16 +93,20 @@ def pe_header(parsed: Parsed) -> dict:
     subsystem, dll_chars = struct.unpack_from("<HH", opt_raw, 68)
     o = b.optional_header
     opt = {
-        "subsystem": _name(SUBSYSTEMS, subsystem),
-        "dll_characteristics": _flags(DLL_FLAGS, dll_chars),
-        "magic": _name(MAGICS, magic),
+        "subsystem": tok.name_of(tok.SUBSYSTEMS, subsystem),
+        "dll_characteristics": tok.flag_names(tok.DLL_FLAGS, dll_chars),
+        "magic": tok.name_of(tok.MAGICS, magic),
     }
     opt.update({k: int(getattr(o, k)) for k in _OPT_INTS})
+    opt.update(subsystem_number=subsystem, dll_characteristics_bits=dll_chars, magic_number=magic,
+               imagebase=int(o.imagebase), addressof_entrypoint=int(o.addressof_entrypoint))
     return {
         "coff": {
             "timestamp": int(b.header.time_date_stamps),
-            "machine": _name(MACHINES, machine),
-            "characteristics": _flags(COFF_FLAGS, characteristics),
+            "machine": tok.name_of(tok.MACHINES, machine),
+            "characteristics": tok.flag_names(tok.COFF_FLAGS, characteristics),
+            "machine_number": machine,
+            "characteristics_bits": characteristics,
         },
         "optional": opt,
     }
@@ -182,8 +118,10 @@ def pe_header(parsed: Parsed) -> dict:
 SECTION_TYPE = pa.struct([
     ("entry", pa.string()),
     ("sections", pa.list_(pa.struct([("name", pa.string()), ("size", pa.int64()), ("entropy", pa.float64()),
-                                     ("vsize", pa.int64()), ("props", pa.list_(pa.string()))]))),
+                                     ("vsize", pa.int64()), ("props", pa.list_(pa.string())),
+                                     ("offset", pa.uint32()), ("characteristics", pa.uint32())]))),
     ("truncated", pa.bool_()),
+    ("table_end", pa.int64()),
 ])
 _SECTION_HASH = 50
 SECTION_DIMS = [
@@ -265,14 +203,17 @@ def _section_entropies(parsed: Parsed, secs: list) -> list[float]:
     return values
 
 
-@declare(REGISTRY, name="pe_section", version=2, formats=["pe"], stage="structure", raw_type=SECTION_TYPE,
+@declare(REGISTRY, name="pe_section", version=3, formats=["pe"], stage="structure", raw_type=SECTION_TYPE,
          dim_names=SECTION_DIMS, vectorize=_vec_section)
 def pe_section(parsed: Parsed) -> dict:
     """Entry section and per-section name, raw size, entropy, virtual size and flags (EMBER v2).
 
     Entropy is over the section's content as LIEF (EMBER's source) reads it, i.e. the raw data cut at
     the virtual size when that is smaller; binfeat computes it (version 2: equal to LIEF's value to
-    about 1e-12, computed faster).
+    about 1e-12, computed faster). Version 3 also keeps each section's PointerToRawData (``offset``)
+    and Characteristics, and ``table_end``, the file offset where the section table the COFF header
+    declares ends (e_lfanew + 24 + SizeOfOptionalHeader + 40 x NumberOfSections): the ``ember2``
+    scheme's rules need them. The vector is unchanged.
 
     Caps: the first 4,096 sections (``truncated`` says when more exist); names cut at 256 chars.
     """
@@ -281,19 +222,29 @@ def pe_section(parsed: Parsed) -> dict:
     entropies = _section_entropies(parsed, kept)
     sections = []
     for s, ent in zip(kept, entropies, strict=True):
+        chars = int(s.characteristics)
         sections.append({
             "name": clean(s.name, NAME_CAP), "size": int(s.size), "entropy": ent,
-            "vsize": int(s.virtual_size), "props": section_props(int(s.characteristics)),
+            "vsize": int(s.virtual_size), "props": tok.section_props(chars),
+            "offset": int(s.pointerto_raw_data), "characteristics": chars,
         })
     return {"entry": _entry_section(parsed.binary, sections), "sections": sections,
-            "truncated": len(all_secs) > MAX_SECTIONS}
+            "truncated": len(all_secs) > MAX_SECTIONS, "table_end": _section_table_end(parsed.data)}
+
+
+def _section_table_end(buf: bytes) -> int:
+    """Where the section table the COFF header declares ends (the parse step checked the headers)."""
+    (lfanew,) = struct.unpack_from("<I", buf, 0x3C)
+    nsections, _, _, _, size_opt = struct.unpack_from("<HIIIH", buf, lfanew + 6)
+    return lfanew + 24 + size_opt + 40 * nsections
 
 
 # ---------------------------------------------------------------------------------------------
 # pe_imports (1280 dims) + imphash
 
 IMPORTS_TYPE = pa.struct([
-    ("libraries", pa.list_(pa.struct([("name", pa.string()), ("functions", pa.list_(pa.string()))]))),
+    ("libraries", pa.list_(pa.struct([("name", pa.string()), ("functions", pa.list_(pa.string())),
+                                      ("is_ordinal", pa.list_(pa.bool_()))]))),
     ("imphash", pa.string()),
     ("truncated", pa.bool_()),
 ])
@@ -328,7 +279,7 @@ def imphash(binary) -> str:
     return "" if digest == _MD5_OF_NOTHING else digest
 
 
-@declare(REGISTRY, name="pe_imports", version=2, formats=["pe"], stage="structure", raw_type=IMPORTS_TYPE,
+@declare(REGISTRY, name="pe_imports", version=3, formats=["pe"], stage="structure", raw_type=IMPORTS_TYPE,
          dim_names=IMPORTS_DIMS, vectorize=_vec_imports)
 def pe_imports(parsed: Parsed) -> dict:
     """Imported libraries and functions (ordinals as ``ord<N>``), EMBER v2's imports, plus imphash.
@@ -339,8 +290,11 @@ def pe_imports(parsed: Parsed) -> dict:
     Version 2: the imphash is LIEF's; version 1 computed it here over the first 100,000 entries. The
     two differ for a file with more import entries than that, and for one that lists a library
     without any function next to libraries with functions (LIEF's list then holds an empty item).
+    Version 3: ``is_ordinal`` says, per function, whether it is imported by ordinal (a function may
+    really be named ``ord5``); the vector is unchanged.
     """
     merged: dict[str, list[str]] = {}
+    ordinal: dict[str, list[bool]] = {}
     n_funcs = n_seen = 0
     truncated = False
     for lib in parsed.binary.imports:
@@ -354,7 +308,9 @@ def pe_imports(parsed: Parsed) -> dict:
                 truncated = True
             else:
                 funcs = merged[lib_name] = []
+                ordinal[lib_name] = []
         kept: list = []  # this entry's function names, cleaned together below
+        flags: list[bool] = []
         for e in lib.entries:
             n_seen += 1
             if n_seen > MAX_IMPORT_SCAN:
@@ -363,11 +319,14 @@ def pe_imports(parsed: Parsed) -> dict:
             if funcs is None or n_funcs >= MAX_FUNCTIONS:
                 truncated = True
                 continue
-            kept.append(f"ord{int(e.ordinal)}" if e.is_ordinal else e.name)
+            by_ordinal = bool(e.is_ordinal)
+            kept.append(f"ord{int(e.ordinal)}" if by_ordinal else e.name)
+            flags.append(by_ordinal)
             n_funcs += 1
         if kept:
             funcs.extend(clean_all(kept, IMPORT_NAME_CAP))
-    return {"libraries": [{"name": k, "functions": v} for k, v in merged.items()],
+            ordinal[lib_name].extend(flags)
+    return {"libraries": [{"name": k, "functions": v, "is_ordinal": ordinal[k]} for k, v in merged.items()],
             "imphash": imphash(parsed.binary), "truncated": truncated}
 
 
@@ -394,26 +353,48 @@ def pe_exports(parsed: Parsed) -> dict:
 # pe_data_directories (30 dims)
 
 DIRS_TYPE = pa.list_(pa.struct([("name", pa.string()), ("size", pa.int64()),
-                                ("virtual_address", pa.int64())]))
-DIRS_DIMS = [f"{n}.{f}" for n in DIR_NAMES[:NUM_DIRS] for f in ("size", "virtual_address")]
+                                ("virtual_address", pa.int64()), ("listed", pa.bool_())]))
+DIRS_DIMS = [f"{n}.{f}" for n in tok.DIR_NAMES[:NUM_DIRS] for f in ("size", "virtual_address")]
+DIR_SLOTS = len(tok.DIR_NAMES)  # 16: the table's standard length
+DIR_ENTRY = struct.Struct("<II")  # RVA, size
 
 
 def _vec_dirs(raw: list) -> np.ndarray:
-    """(size, RVA) of the first 15 directories, in table order; directories the file lacks are 0."""
+    """(size, RVA) of the first 15 directories the parser listed, in table order; others are 0."""
     pairs = np.zeros((NUM_DIRS, 2), dtype=np.float32)
     for row, entry in zip(pairs, raw, strict=False):
-        row[:] = (entry["size"], entry["virtual_address"])
+        if entry["listed"]:
+            row[:] = (entry["size"], entry["virtual_address"])
     return pairs.reshape(-1)
 
 
-@declare(REGISTRY, name="pe_data_directories", version=1, formats=["pe"], stage="structure",
+@declare(REGISTRY, name="pe_data_directories", version=2, formats=["pe"], stage="structure",
          raw_type=DIRS_TYPE, dim_names=DIRS_DIMS, vectorize=_vec_dirs)
 def pe_data_directories(parsed: Parsed) -> list:
-    """Size and RVA of each data directory in table order (at most 16; the first 15 vectorised, as EMBER)."""
-    b = parsed.binary
-    n = min(len(b.data_directories), len(DIR_NAMES))
+    """Size and RVA of each data directory in table order (at most 16; the first 15 vectorised, as EMBER).
+
+    The table starts right after the fixed part of the optional header (96 bytes for PE32, 112 for
+    PE32+, whatever SizeOfOptionalHeader says). Version 2 reads the 16 standard slots from the bytes
+    there (as many whole slots as the file holds) and says which ones the parser listed
+    (``listed``: LIEF reads NumberOfRvaAndSizes entries); version 1 kept only the listed ones. The
+    vector, from the listed ones, is unchanged; the ``ember2`` scheme reads 15 slots whatever
+    NumberOfRvaAndSizes says, as EMBER's LIEF 0.9 did.
+    """
+    b, buf = parsed.binary, parsed.data
+    listed = min(len(b.data_directories), DIR_SLOTS)
+    (lfanew,) = struct.unpack_from("<I", buf, 0x3C)
+    at = lfanew + 24 + (112 if _pe32_plus(buf, lfanew) else 96)
+    whole = max(0, min(DIR_SLOTS, (len(buf) - at) // DIR_ENTRY.size))
     out = []
-    for i in range(n):
-        rva, size = data_dir(b, i)
-        out.append({"name": DIR_NAMES[i], "size": size, "virtual_address": rva})
+    for i in range(whole):
+        rva, size = DIR_ENTRY.unpack_from(buf, at + DIR_ENTRY.size * i)
+        out.append({"name": tok.DIR_NAMES[i], "size": size, "virtual_address": rva, "listed": i < listed})
     return out
+
+
+def _pe32_plus(buf: bytes, lfanew: int) -> bool:
+    """The optional header's layout as LIEF 1.0 decides it: by the magic (0x10B PE32, 0x20B PE32+),
+    else by SizeOfOptionalHeader (240: PE32+; anything else LIEF parses is PE32)."""
+    (size_opt,) = struct.unpack_from("<H", buf, lfanew + 20)
+    magic = int.from_bytes(buf[lfanew + 24:lfanew + 26], "little")
+    return magic == 0x20B or (magic != 0x10B and size_opt == 240)

@@ -146,7 +146,8 @@ def export_names(parsed: Parsed) -> list[str]:
 def _general(parsed: Parsed) -> dict[str, int]:
     """EMBER's general fields from the LIEF parse.
 
-    vsize: LIEF virtual_size (SizeOfImage rounded to the section alignment); has_debug: a debug
+    vsize: LIEF's virtual_size (the furthest of the headers' end, e_lfanew + 24 + the fixed optional
+    header, and every section's VirtualAddress + VirtualSize, rounded up to SectionAlignment); has_debug: a debug
     directory was parsed; exports / imports: number of exported / imported functions (delay imports
     excluded, as LIEF and EMBER), counted from the export / import tables, which is what LIEF's
     exported_functions / imported_functions list, without building those lists; has_relocations /

@@ -58,10 +58,13 @@ def header(pe: pefile.PE) -> dict:
         "dll_characteristics": _flags(pefile.dll_characteristics, oh.DllCharacteristics, "IMAGE_DLLCHARACTERISTICS_"),
         "magic": MAGICS[oh.Magic],
         **{k: getattr(oh, v) for k, v in OPTIONAL_INTS.items()},
+        "subsystem_number": oh.Subsystem, "dll_characteristics_bits": oh.DllCharacteristics,
+        "magic_number": oh.Magic, "imagebase": oh.ImageBase, "addressof_entrypoint": oh.AddressOfEntryPoint,
     }
     return {"coff": {"timestamp": fh.TimeDateStamp,
                      "machine": pefile.MACHINE_TYPE[fh.Machine].removeprefix("IMAGE_FILE_MACHINE_"),
-                     "characteristics": _flags(pefile.image_characteristics, fh.Characteristics, "IMAGE_FILE_")},
+                     "characteristics": _flags(pefile.image_characteristics, fh.Characteristics, "IMAGE_FILE_"),
+                     "machine_number": fh.Machine, "characteristics_bits": fh.Characteristics},
             "optional": optional}
 
 
@@ -72,14 +75,19 @@ def sections(pe: pefile.PE) -> dict:
         content = s.get_data()[: min(s.SizeOfRawData, s.Misc_VirtualSize or s.SizeOfRawData)]
         out.append({"name": s.Name.rstrip(b"\x00").decode(), "size": s.SizeOfRawData,
                     "entropy": entropy(content), "vsize": s.Misc_VirtualSize,
-                    "props": _flags(pefile.section_characteristics, s.Characteristics, "IMAGE_SCN_")})
+                    "props": _flags(pefile.section_characteristics, s.Characteristics, "IMAGE_SCN_"),
+                    "offset": s.PointerToRawData, "characteristics": s.Characteristics})
     entry = pe.get_section_by_rva(pe.OPTIONAL_HEADER.AddressOfEntryPoint)
-    return {"entry": entry.Name.rstrip(b"\x00").decode() if entry else "", "sections": out, "truncated": False}
+    fh = pe.FILE_HEADER
+    table_end = pe.DOS_HEADER.e_lfanew + 24 + fh.SizeOfOptionalHeader + 40 * fh.NumberOfSections
+    return {"entry": entry.Name.rstrip(b"\x00").decode() if entry else "", "sections": out, "truncated": False,
+            "table_end": table_end}
 
 
 def imports(pe: pefile.PE) -> dict:
     libs = [{"name": e.dll.decode(),
-             "functions": [f"ord{i.ordinal}" if i.import_by_ordinal else i.name.decode() for i in e.imports]}
+             "functions": [f"ord{i.ordinal}" if i.import_by_ordinal else i.name.decode() for i in e.imports],
+             "is_ordinal": [bool(i.import_by_ordinal) for i in e.imports]}
             for e in getattr(pe, "DIRECTORY_ENTRY_IMPORT", [])]
     return {"libraries": libs, "imphash": pe.get_imphash(), "truncated": False}
 
@@ -90,7 +98,8 @@ def exports(pe: pefile.PE) -> dict:
 
 
 def directories(pe: pefile.PE) -> list[dict]:
-    return [{"name": DIRECTORY_NAMES[i], "size": d.Size, "virtual_address": d.VirtualAddress}
+    """pefile lists NumberOfRvaAndSizes entries (at most 16), which are the ones LIEF lists too."""
+    return [{"name": DIRECTORY_NAMES[i], "size": d.Size, "virtual_address": d.VirtualAddress, "listed": True}
             for i, d in enumerate(pe.OPTIONAL_HEADER.DATA_DIRECTORY)]
 
 

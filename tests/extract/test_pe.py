@@ -20,7 +20,7 @@ import pyarrow as pa
 import pytest
 
 import extract.groups  # noqa: F401  (declares every group)
-from extract.groups import pe_ember
+from extract.groups import pe_ember, pe_tokens
 from extract.hashing import hash_tokens, hash_weighted
 from extract.parsed import Parsed, ParseError, general_for, parser_for
 from extract.registry import REGISTRY
@@ -197,9 +197,9 @@ def _expected_dotnet(data: bytes) -> dict:
 # The bit flips hit KERNEL32's thunk list: pefile drops the whole library ("Invalid entries, aborting
 # parsing"), LIEF (binfeat's parser, and EMBER's) keeps the one function still readable. By hand:
 BITFLIP_IMPORTS = {
-    "libraries": [{"name": "KERNEL32.dll", "functions": ["GetProcAddress"]},
-                  {"name": "WS2_32.dll", "functions": ["ord23", "ord3"]},
-                  {"name": "user32.dll", "functions": ["MessageBoxA"]}],
+    "libraries": [{"name": "KERNEL32.dll", "functions": ["GetProcAddress"], "is_ordinal": [False]},
+                  {"name": "WS2_32.dll", "functions": ["ord23", "ord3"], "is_ordinal": [True, True]},
+                  {"name": "user32.dll", "functions": ["MessageBoxA"], "is_ordinal": [False]}],
     "imphash": hashlib.md5(b"kernel32.getprocaddress,ws2_32.socket,ws2_32.closesocket,user32.messageboxa").hexdigest(),
     "truncated": False,
 }
@@ -304,6 +304,7 @@ def test_pe32plus_header_sections_general():
         "timestamp": fx.TIMESTAMP,
         "machine": "AMD64",
         "characteristics": ["EXECUTABLE_IMAGE", "LARGE_ADDRESS_AWARE", "DLL"],
+        "machine_number": 0x8664, "characteristics_bits": 0x2022,
     }
     assert opt["magic"] == "PE32_PLUS" and opt["subsystem"] == "WINDOWS_GUI"
     assert opt["dll_characteristics"] == ["HIGH_ENTROPY_VA", "DYNAMIC_BASE", "NX_COMPAT"]
@@ -353,9 +354,10 @@ def test_pe32plus_imports_exports_imphash():
     r = raws(data)
     imp = r["pe_imports"]
     assert imp["libraries"] == [
-        {"name": "KERNEL32.dll", "functions": ["GetProcAddress", "LoadLibraryA", "ExitProcess"]},
-        {"name": "WS2_32.dll", "functions": ["ord23", "ord3"]},
-        {"name": "user32.dll", "functions": ["MessageBoxA"]},
+        {"name": "KERNEL32.dll", "functions": ["GetProcAddress", "LoadLibraryA", "ExitProcess"],
+         "is_ordinal": [False] * 3},
+        {"name": "WS2_32.dll", "functions": ["ord23", "ord3"], "is_ordinal": [True, True]},
+        {"name": "user32.dll", "functions": ["MessageBoxA"], "is_ordinal": [False]},
     ]
     by_hand = (
         "kernel32.getprocaddress,kernel32.loadlibrarya,kernel32.exitprocess,"
@@ -427,7 +429,7 @@ def test_pe32_i386_ordinal_import_and_no_overlay():
     r = raws(data)
     assert r["pe_header"]["coff"]["machine"] == "I386" and r["pe_header"]["optional"]["magic"] == "PE32"
     assert r["pe_header"]["coff"]["characteristics"] == ["EXECUTABLE_IMAGE", "CHARA_32BIT_MACHINE"]
-    assert r["pe_imports"]["libraries"][1] == {"name": "OLEAUT32.dll", "functions": ["ord2"]}
+    assert r["pe_imports"]["libraries"][1] == {"name": "OLEAUT32.dll", "functions": ["ord2"], "is_ordinal": [True]}
     by_hand = "kernel32.exitprocess,kernel32.getmodulehandlew,oleaut32.sysallocstring,msvcrt.printf"
     assert r["pe_imports"]["imphash"] == hashlib.md5(by_hand.encode()).hexdigest()
     assert r["pe_imports"]["imphash"] == pefile.PE(data=data).get_imphash()
@@ -483,7 +485,8 @@ def test_dotnet_minimal_exact():
         and vec["stream=#US"] == 0
     )
     assert vec["entry_point_table"] == 6 and vec["rows_method_def"] == 7 and vec["streams"] == 2
-    assert r["pe_imports"]["libraries"] == [{"name": "mscoree.dll", "functions": ["_CorExeMain"]}]
+    mscoree = {"name": "mscoree.dll", "functions": ["_CorExeMain"], "is_ordinal": [False]}
+    assert r["pe_imports"]["libraries"] == [mscoree]
 
 
 def test_dotnet_fixture_metadata_layout_by_hand():
@@ -649,7 +652,7 @@ def test_real_files_match_pefile(path):
         assert r["pe_rich"]["key"] == int.from_bytes(pr["key"], "little")
     coff = r["pe_header"]["coff"]
     assert coff["timestamp"] == pe.FILE_HEADER.TimeDateStamp
-    assert coff["machine"] == pe_ember.MACHINES.get(pe.FILE_HEADER.Machine, f"0x{pe.FILE_HEADER.Machine:x}")
+    assert coff["machine"] == pe_tokens.MACHINES.get(pe.FILE_HEADER.Machine, f"0x{pe.FILE_HEADER.Machine:x}")
     assert r["pe_header"]["optional"]["sizeof_code"] == pe.OPTIONAL_HEADER.SizeOfCode
     secs = r["pe_section"]["sections"]
     assert [(s["size"], s["vsize"]) for s in secs] == [

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pyarrow as pa
 import pytest
 
 from extract.groups import REGISTRY
-from extract.registry import DeclarationError, FeatureGroup, Registry, declare
+from extract.registry import DeclarationError, FeatureGroup, Registry, declare, ml_safe
 
 
 def _group(**changes):
@@ -86,3 +88,35 @@ def test_declaring_the_groups_imports_no_parser():
     code = "import sys, extract, extract.groups, extract.extractor; assert 'lief' not in sys.modules, 'lief'"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-500:]
+
+
+@pytest.mark.parametrize(("label", "group", "safe"), [
+    ("byte_histogram[0x1f]", "byte_histogram", "0x1f"),
+    ("strings.numstrings", "strings", "numstrings"),
+    ("class=ELFCLASS64", "elf_header", "class_ELFCLASS64"),
+    ("interpreter=/lib64/ld-linux-x86-64.so.2", "elf_interpreter", "interpreter_lib64_ld_linux_x86_64_so_2"),
+    ("stream=#~", "pe_dotnet", "stream_x23_x7e"),
+    ("stream=#-", "pe_dotnet", "stream_x23"),
+    ("caf\u00e9", "g", "caf_xe9"),
+])
+def test_ml_safe_names(label, group, safe):
+    assert ml_safe(label, group) == safe
+
+
+def test_names_that_clash_as_ml_names_fail_when_declared():
+    with pytest.raises(DeclarationError, match="unique and non-empty as ML-safe names"):
+        _group(dim_names=("a.b", "a_b"))
+    with pytest.raises(DeclarationError, match="no '__'"):
+        _group(name="pe__x")
+
+
+def test_the_layout_must_name_every_group_once():
+    reg = Registry()
+    reg.register(_group(name="one"))
+    reg.register(_group(name="two"))
+    reg.arrange(["two", "one"])
+    assert reg.names() == ["two", "one"]
+    for bad in (["two"], ["two", "one", "three"], ["two", "one", "one"]):
+        with pytest.raises(DeclarationError, match="must list every declared group once"):
+            reg.arrange(bad)
+    assert all(re.fullmatch(r"[A-Za-z0-9_]+", n) for g in REGISTRY for n in g.ml_names)

@@ -13,6 +13,7 @@ import sys
 
 import pytest
 
+from extract.groups import LAYOUT
 from jobs.extract_cli import build_parser, main
 from tests.jobs._support import REPO, child_env
 
@@ -55,6 +56,16 @@ def _cases():
             "filesystem: /proc/binfeat-out",
         ),
         "partitions-0": ([i, o, "--partitions", "0"], "argument --partitions: expected a positive integer, got '0'"),
+        "scheme": ([i, o, "--scheme", "ember3"], "unknown vector scheme 'ember3': choose from binfeat, ember2"),
+        "groups-unknown": (
+            [i, o, "--groups", "strings,pe_nope"], f"unknown feature group(s) pe_nope: choose from {', '.join(LAYOUT)}"
+        ),
+        "groups-empty": ([i, o, "--groups", ","], "argument --groups: expected comma-separated group names, got ','"),
+        "ember2-groups": (
+            [i, o, "--scheme", "ember2", "--groups", "strings"],
+            "scheme ember2 needs the group(s) byte_histogram, byte_entropy_histogram, general, pe_header, "
+            "pe_section, pe_imports, pe_exports, pe_data_directories: add them to the selection",
+        ),
         "per-file-cost": (
             [i, o, "--per-file-cost", "lots"],
             "argument --per-file-cost: expected a size like 65536, 64k or 1m, got 'lots'",

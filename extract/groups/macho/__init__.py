@@ -8,14 +8,10 @@
 - :mod:`.general`: EMBER's general fields for Mach-O;
 - :mod:`.spec`: the <mach-o/loader.h> numbers.
 
-Importing this package declares the groups in the order above, which is their place in the vector.
+Importing this package declares the groups; their place in the vector is declared in one list,
+``extract.groups.LAYOUT``, not by the order of the imports below.
 """
 
 from __future__ import annotations
 
-import importlib
-
-# The import order is the declaration order, hence the vector layout: append, never reorder.
-PARTS = ("parse", "headers", "linking", "security", "platform", "fat", "general")
-for _part in PARTS:
-    importlib.import_module(f"{__name__}.{_part}")
+from extract.groups.macho import fat, general, headers, linking, parse, platform, security  # noqa: F401  (each declares its groups)
