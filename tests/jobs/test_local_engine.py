@@ -127,6 +127,17 @@ def test_local_equals_spark_on_crafted_error_cases(spark, odd_inputs, tmp_path):
     assert rows[f"{root}/bad\\xff.bin"]["status"] == "ok" and rows[f"{root}/back\\\\slash.so"]["format"] == "elf"
     assert local["rows"] == on_spark["rows"] == 12
 
+    # options reach the pool: symlinks not followed, a fuzzy hash computed
+    options = extract.ExtractOptions(fuzzy_hashes=("tlsh",))
+    kw = {"follow_symlinks": False, "options": options}
+    run(str(odd_inputs), str(tmp_path / "nf-local"), engine="local", workers=1, **kw)
+    run(str(odd_inputs), str(tmp_path / "nf-spark"), spark=spark, **kw)
+    table = read_output(tmp_path / "nf-local")
+    assert_same_rows(table, read_output(tmp_path / "nf-spark"))
+    rows = rows_by_path(table)
+    assert rows[f"{root}/sub/link-to-ls"]["error"] == "symbolic link not followed (--no-follow-symlinks)"
+    assert rows[f"{root}/ls"]["hashes"]["tlsh"], rows[f"{root}/ls"]["hashes"]
+
     # a manifest: labels, a missing file, a directory, a malformed text form, the FIFO, a duplicate
     m = tmp_path / "m.jsonl"
     cafe = path_text(os.path.join(os.fsencode(root), b"caf\xe9.dll"))
