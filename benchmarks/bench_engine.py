@@ -60,7 +60,7 @@ def measure(cmd: list[str], env: dict[str, str]) -> dict:
     """Wall seconds until the command exits; CPU seconds of its whole tree."""
     c0 = _children_cpu()
     t0 = time.monotonic()
-    proc = subprocess.run(cmd, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True)
     wall = time.monotonic() - t0
     _reap_orphans()
     if proc.returncode != 0:
