@@ -31,8 +31,6 @@ from jobs.spark_types import contract_schema
 from tests.jobs._support import ELF_LIB, REPO, child_env, craft_tree, read_output, rows_by_path
 from tests.net.moto_s3 import moto_server
 
-pytestmark = pytest.mark.spark
-
 CREDS = {"AWS_ACCESS_KEY_ID": "AKIABINFEATLOCAL01", "AWS_SECRET_ACCESS_KEY": "local/engine+Secret0123456789",
          "AWS_DEFAULT_REGION": "us-east-1"}  # fmt: skip
 
@@ -72,6 +70,7 @@ def assert_same_part_files(local_dir: Path, spark_dir: Path, with_label: bool) -
     assert sorted(p.name for p in local_dir.iterdir() if not p.name.startswith("part-")) == [SUMMARY_IN_DATASET]
 
 
+@pytest.mark.spark
 def test_local_equals_spark_on_the_small_corpus(spark, small_corpus, tmp_path):
     progress: list[dict] = []
     local = run(str(small_corpus), str(tmp_path / "local"), engine="local", workers=2,
@@ -116,6 +115,7 @@ def odd_inputs(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.mark.spark
 def test_local_equals_spark_on_crafted_error_cases(spark, odd_inputs, tmp_path):
     local = run(str(odd_inputs), str(tmp_path / "local"), engine="local")
     on_spark = run(str(odd_inputs), str(tmp_path / "spark"), spark=spark, partitions=3)
@@ -166,6 +166,7 @@ def _cli(*args: str, env: dict[str, str], cwd: Path) -> dict:
     return json.loads(proc.stdout)
 
 
+@pytest.mark.spark
 @pytest.mark.network
 def test_local_equals_spark_on_s3(crafted, tmp_path, monkeypatch):
     for k, v in CREDS.items():
