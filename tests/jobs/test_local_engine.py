@@ -71,6 +71,7 @@ def assert_same_part_files(local_dir: Path, spark_dir: Path, with_label: bool) -
 
 
 @pytest.mark.spark
+@pytest.mark.corpus
 def test_local_equals_spark_on_the_small_corpus(spark, small_corpus, tmp_path):
     progress: list[dict] = []
     local = run(str(small_corpus), str(tmp_path / "local"), engine="local", workers=2,
