@@ -116,8 +116,8 @@ def build_parser(prog: str = "binfeat extract") -> argparse.ArgumentParser:
         type=_positive_int,
         default=None,
         metavar="N",
-        help="the local engine's worker processes (default: one per core); when auto picks Spark, its master "
-        "is local[N]",
+        help="the local engine's worker processes (default: up to one per core, one per ~2 CPU-s of estimated "
+        "work); when auto picks Spark, its master is local[N]",
     )
     p.add_argument(
         "--input-type",

@@ -6,7 +6,8 @@ and :class:`jobs.part_writer.PartitionWriter`), into the same run folder (:mod:`
 the rows, part files, error rows and fault containment are the Spark job's; :func:`jobs.run.run`
 publishes and summarises either engine's output the same way.
 
-How: the input is bin-packed as for Spark (:func:`jobs.planning.plan_inputs`, about
+How: ``workers`` processes (default :func:`pool_size`: up to one per core, as many as the work pays
+for). The input is bin-packed as for Spark (:func:`jobs.planning.plan_inputs`, about
 :data:`PARTS_PER_WORKER` partitions per process, so uneven files even out), each partition cut into
 the chunks one ``extract_batch`` call takes (:func:`jobs.partition.chunked`): one chunk is one task
 and one part file. Each pool process holds one extractor and one task at a time (memory stays
@@ -39,6 +40,15 @@ from jobs.planning import DEFAULT_PER_FILE_COST, PlanEntry, plan_inputs
 PARTS_PER_WORKER = 4  # tasks per pool process: small enough to balance, large enough to amortise
 ATTEMPTS = 2  # a task runs at most twice: once, and once more in a fresh process if its process died
 WORKER_MODULE = "jobs.local_worker"
+# What a pool process costs to start (Python, pyarrow, the kernels, its parser worker: ~2 CPU-s
+# measured on the development machine) and what extraction costs (~1 ms per file plus ~150 MB per
+# CPU-second on the small sample corpus's mix): the default pool gets another process only for
+# each START_CPU_S of extraction. Measured on 100 files of the small sample corpus (8.8 MB, a 2-core
+# machine at load 2.5-4): 1 process 2.2-3.6 s wall, 2 processes 6.6-7.5 s (twice the start-up
+# CPU, for 0.2 CPU-s of extraction); 1,000 files (101 MB, load 4-5): 3.3-6.5 s against 5.8-12.7 s.
+START_CPU_S = 2.0
+FILE_CPU_S = 0.001
+BYTES_PER_CPU_S = 150e6
 
 
 class LocalEngineError(RuntimeError):
@@ -62,6 +72,15 @@ class LocalStats:
 
     workers: int = 0  # processes started for the run's tasks at the start
     deaths: int = 0  # pool processes that died under a task
+
+
+def pool_size(n_files: int, n_bytes: int, cores: int) -> int:
+    """The default number of pool processes: one per core at most, one per START_CPU_S of estimated
+    extraction (at least one). Why not always one per core: each process's start costs about as much
+    CPU as extracting two thousand small files, so on a small input more processes only compete for
+    the cores (a busy machine's wall time doubled with two)."""
+    work = n_files * FILE_CPU_S + n_bytes / BYTES_PER_CPU_S
+    return max(1, min(cores, int(work // START_CPU_S)))
 
 
 def plan_local(

@@ -58,7 +58,8 @@ def run(
 ) -> dict:
     """List, plan, extract and publish; returns the run summary (also written next to OUTPUT).
 
-    ``engine``: ``local`` (a pool of ``workers`` processes, default one per core), ``spark``, or
+    ``engine``: ``local`` (a pool of ``workers`` processes, default up to one per core, as many as
+    the work pays for: :func:`jobs.local_engine.pool_size`), ``spark``, or
     ``auto`` (:func:`jobs.engine.choose_engine`: Spark when a session, a master or ``conf`` is given
     or under spark-submit, else local up to 1,000 files and 1 GiB). ``spark`` reuses a session
     (tests, notebooks); otherwise one is created with :func:`jobs.session.spark_session` and stopped
@@ -178,10 +179,10 @@ def _reporter(counters, inputs, progress, progress_interval) -> ProgressReporter
 def _extract_local(staging: RunStaging, inputs, tag: str, *, workers, options, s3_endpoint_url, partitions,
                    follow_symlinks, per_file_cost, progress, progress_interval):
     """The local engine's pool writes the part files into ``staging.dataset``; (status rows, counters, stats)."""
-    from jobs.local_engine import Count, LocalPool, plan_local
+    from jobs.local_engine import Count, LocalPool, plan_local, pool_size
     from jobs.local_worker import WorkerConfig
 
-    workers = workers or default_workers()
+    workers = workers or pool_size(len(inputs), sum(f.size for f in inputs), default_workers())
     tasks = plan_local(inputs, workers, partitions, per_file_cost)
     counters = Counters(Count(), Count(), Count(), partitions=len(tasks))
     config = WorkerConfig(

@@ -24,7 +24,7 @@ import psutil
 import pytest
 
 from jobs.inputs import list_inputs
-from jobs.local_engine import plan_local
+from jobs.local_engine import BYTES_PER_CPU_S, FILE_CPU_S, START_CPU_S, plan_local, pool_size
 from tests.jobs._support import REPO, child_env, read_output, rows_by_path
 
 PLUGIN = {"BINFEAT_TEST_WORKER_PLUGIN": "tests.jobs.fault_plugin"}
@@ -217,12 +217,25 @@ def test_a_killed_local_run_keeps_the_previous_output_and_its_folder_is_removed_
     assert rows_by_path(read_output(out)).keys() == {f.path for f in list_inputs(str(src))}
 
 
-@pytest.mark.parametrize("workers", [1, 3])
+@pytest.mark.parametrize("workers", [None, 1, 3])
 def test_the_pool_size_is_what_was_asked_for(tmp_path, system_binaries, workers):
     src = tmp_path / "in"
     _inputs(src, [f"s{i}.bin" for i in range(6)], system_binaries)
-    proc = _run(str(src), str(tmp_path / "out"), "--workers", str(workers))
+    asked = () if workers is None else ("--workers", str(workers))
+    proc = _run(str(src), str(tmp_path / "out"), *asked)
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads(proc.stdout)
-    assert summary["workers"] == workers and summary["rows"] == 6
-    assert summary["partitions"] == len(plan_local(list_inputs(str(src)), workers))
+    expected = workers or 1  # six files: one process pays for itself, a second would not
+    assert summary["workers"] == expected and summary["rows"] == 6
+    assert summary["partitions"] == len(plan_local(list_inputs(str(src)), expected))
+
+
+def test_the_default_pool_grows_with_the_work():
+    start = int(START_CPU_S / FILE_CPU_S)  # files whose extraction costs one process's start
+    assert pool_size(1, 70_000, 2) == 1
+    assert pool_size(100, 8_800_000, 2) == 1
+    assert pool_size(1000, 101_000_000, 2) == 1
+    assert pool_size(2 * start - 1, 0, 8) == 1 and pool_size(2 * start, 0, 8) == 2
+    assert pool_size(1000, 1 << 30, 2) == 2  # 1 GiB: capped by the cores
+    assert pool_size(1000, 1 << 30, 8) == int((1000 * FILE_CPU_S + (1 << 30) / BYTES_PER_CPU_S) // START_CPU_S)
+    assert pool_size(10**6, 0, 8) == 8 and pool_size(0, 0, 4) == 1
