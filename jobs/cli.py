@@ -14,7 +14,7 @@ from collections.abc import Callable
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "extract": ("jobs.extract_features:main",
                 "extract features of a directory, glob, manifest or s3:// prefix with Spark"),
-    "corpus": ("", "sample corpora and the daily corpus update (subcommands: sample, update)"),
+    "corpus": ("", "sample corpora and the corpus store (subcommands: sample, update, read, maintain)"),
     "bench": ("benchmarks.suite:main", "run the benchmark suite on a sample corpus"),
     "file": ("jobs.cli:_file_main", "extract one or more files in-process and print their rows as JSON"),
     "layout": ("jobs.cli:_layout_main", "print the feature vector layout"),
@@ -22,7 +22,9 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 }
 CORPUS: dict[str, tuple[str, str]] = {
     "sample": ("benchmarks.corpus:cli", "build a sample corpus of real executables from pinned packages"),
-    "update": ("jobs.corpus_update:main", "ingest a day's new samples into the feature store (Spark)"),
+    "update": ("jobs.corpus.cli:update_main", "append a day's new samples to the corpus store (Spark)"),
+    "read": ("jobs.corpus.cli:read_main", "write the corpus as of a date (features with labels) to Parquet"),
+    "maintain": ("jobs.corpus.cli:maintain_main", "expire old dates, remove orphan files, compact"),
 }
 
 
@@ -57,9 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     if command == "corpus":
         if not rest or rest[0] in ("-h", "--help") or rest[0] not in CORPUS:
             lines = "\n".join(f"  {k:<8} {v[1]}" for k, v in CORPUS.items())
-            msg = f"usage: binfeat corpus {{sample,update}} ...\n\nsubcommands:\n{lines}\n"
+            msg = f"usage: binfeat corpus {{{','.join(CORPUS)}}} ...\n\nsubcommands:\n{lines}\n"
             if rest and rest[0] not in ("-h", "--help"):
-                sys.stderr.write(f"binfeat corpus: unknown subcommand {rest[0]!r}: choose sample or update\n")
+                sys.stderr.write(f"binfeat corpus: unknown subcommand {rest[0]!r}: choose {', '.join(CORPUS)}\n")
                 return 2
             (sys.stdout if rest else sys.stderr).write(msg)
             return 0 if rest else 2

@@ -31,7 +31,7 @@ def test_unknown_subcommand_is_one_line():
 
 def test_corpus_needs_a_known_subcommand():
     proc = _binfeat("corpus", "shuffle")
-    assert proc.returncode == 2 and "choose sample or update" in proc.stderr
+    assert proc.returncode == 2 and "choose sample, update, read, maintain" in proc.stderr
 
 
 def test_version_and_layout():

@@ -1,7 +1,7 @@
 """Read a day's labels feed (JSONL, CSV or Parquet; a file, a folder of them, or S3) into Arrow.
 
 Labels feeds are small next to the binaries, so they are read on the driver with pyarrow (and
-boto3 for ``s3://``, since Spark has no S3 filesystem here) and handed to Spark as one table.
+boto3 for ``s3://``) and merged into the ``labels`` table there (jobs.corpus.labels).
 Every column becomes a string: feeds disagree on types (a CSV ``first_seen`` is text, a Parquet
 one a timestamp), and a label is a name, not a number.
 """
@@ -78,8 +78,7 @@ def _local_files(spec: str) -> list[str]:
 
 
 def _s3_objects(spec: str, endpoint_url: str | None) -> list[tuple[str, bytes]]:
-    from jobs.inputs import split_s3
-    from jobs.s3 import s3_client
+    from jobs.corpus.extraction import s3_client, split_s3
 
     bucket, prefix = split_s3(spec)
     client = s3_client(endpoint_url)

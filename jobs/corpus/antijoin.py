@@ -1,0 +1,145 @@
+"""The anti-join on (sha256, feature_version): which of tonight's samples the store lacks.
+
+It reads the two key columns only (Parquet column projection through pyiceberg's scan), batch by
+batch, and keeps just the keys that match tonight's candidates: its memory grows with tonight's
+candidates and its time with the two columns, never with the vectors.
+
+Stale rows: after a feature-version bump every sample must get one row of the new version. Those
+without one are found in a second pass, and only when the table's files carry other versions
+and the table does not record that every sample already has the current one
+(``binfeat.feature-version.complete``): a normal night reads the keys once.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from jobs.corpus.hashing import Candidate
+from jobs.corpus.schema import KEY_COLUMNS
+
+STALE_COLUMNS = ("sha256", "feature_version", "ingest_date", "path", "size")
+
+
+@dataclass
+class Split:
+    """Tonight's candidates split against one snapshot of ``features``."""
+
+    snapshot_id: int | None
+    new: list[Candidate] = field(default_factory=list)  # in no version: extracted with tonight's date
+    known: list[str] = field(default_factory=list)  # sha256 already stored with this version
+    stale: list[Candidate] = field(default_factory=list)  # stored with other versions only
+    rows_scanned: int = 0
+    seconds: float = 0.0
+
+    @property
+    def to_extract(self) -> list[Candidate]:
+        return sorted(self.new + self.stale, key=lambda c: c.sha256)
+
+
+def _version_bounds(table, task) -> tuple[str | None, str | None]:
+    fid = table.schema().find_field("feature_version").field_id
+    lo = task.file.lower_bounds.get(fid) if task.file.lower_bounds else None
+    hi = task.file.upper_bounds.get(fid) if task.file.upper_bounds else None
+    return (lo.decode() if lo else None), (hi.decode() if hi else None)
+
+
+def files_of_other_versions(table, snapshot_id: int, version: str) -> int:
+    """How many data files of the snapshot may hold rows of a version other than ``version``."""
+    tasks = table.scan(snapshot_id=snapshot_id, selected_fields=KEY_COLUMNS).plan_files()
+    return sum(1 for t in tasks if _version_bounds(table, t) != (version, version))
+
+
+def split_candidates(
+    table, snapshot_id: int | None, unique: dict[str, Candidate], version: str, *, complete_version: str | None
+) -> Split:
+    """Split ``unique`` (sha256 -> candidate) against ``snapshot_id`` of the features table."""
+    t0 = time.monotonic()
+    split = Split(snapshot_id)
+    if snapshot_id is None:
+        split.new = [unique[s] for s in sorted(unique)]
+        split.seconds = round(time.monotonic() - t0, 3)
+        return split
+    search_stale = complete_version != version and files_of_other_versions(table, snapshot_id, version) > 0
+    wanted = pa.array(sorted(unique), pa.string())
+    matched_v: list[pa.Array] = []
+    matched_other: list[pa.Array] = []
+    all_v: list[pa.Array] = []
+    all_other: list[pa.Array] = []
+    reader = table.scan(snapshot_id=snapshot_id, selected_fields=KEY_COLUMNS).to_arrow_batch_reader()
+    for batch in reader:
+        split.rows_scanned += batch.num_rows
+        sha = batch.column("sha256")
+        is_v = pc.fill_null(pc.equal(batch.column("feature_version"), version), False)
+        hit = pc.is_in(sha, value_set=wanted)
+        matched_v.append(sha.filter(pc.and_(hit, is_v)))
+        matched_other.append(sha.filter(pc.and_(hit, pc.invert(is_v))))
+        if search_stale:
+            all_v.append(sha.filter(is_v))
+            all_other.append(sha.filter(pc.invert(is_v)))
+    known = set(_concat(matched_v).to_pylist())
+    seen = known | set(_concat(matched_other).to_pylist())
+    if search_stale:
+        other = pc.unique(_concat(all_other))
+        stale_keys = other.filter(pc.invert(pc.is_in(other, value_set=pc.unique(_concat(all_v)))))
+    else:  # every sample has a row of this version: a candidate of another version only is a damaged store
+        stale_keys = pa.array(sorted(seen - known), pa.string())
+    split.known = sorted(known)
+    split.new = [unique[s] for s in sorted(unique) if s not in seen]
+    if len(stale_keys):
+        split.stale = _stale_candidates(table, snapshot_id, version, stale_keys, unique)
+    split.seconds = round(time.monotonic() - t0, 3)
+    return split
+
+
+def _concat(parts: list[pa.Array]) -> pa.Array:
+    return pa.concat_arrays(parts) if parts else pa.array([], pa.string())
+
+
+def _stale_candidates(table, snapshot_id: int, version: str, keys: pa.Array, unique: dict[str, Candidate]):
+    """One candidate per stale sample: its first ingest date, tonight's path when it came again."""
+    from pyiceberg.expressions import NotEqualTo
+
+    scan = table.scan(
+        snapshot_id=snapshot_id, row_filter=NotEqualTo("feature_version", version), selected_fields=STALE_COLUMNS
+    )
+    best: dict[str, tuple[str, str, int]] = {}
+    for batch in scan.to_arrow_batch_reader():
+        rows = batch.filter(pc.is_in(batch.column("sha256"), value_set=keys))
+        for r in rows.to_pylist():
+            day = r["ingest_date"].isoformat()
+            prev = best.get(r["sha256"])
+            if prev is None or day < prev[0]:
+                best[r["sha256"]] = (day, r["path"], int(r["size"] or 0))
+    out = []
+    for sha in sorted(best):
+        day, path, size = best[sha]
+        again = unique.get(sha)
+        if again is not None:  # tonight's copy is readable now; the recorded path may not be
+            path, size = again.path, again.size
+        out.append(Candidate(path, size, sha, day, stale=True))
+    return out
+
+
+def data_files(table, snapshot_id: int | None) -> dict[str, int]:
+    """Path -> row count of every data file of a snapshot (manifests only)."""
+    if snapshot_id is None:
+        return {}
+    tasks = table.scan(snapshot_id=snapshot_id, selected_fields=KEY_COLUMNS).plan_files()
+    return {t.file.file_path: t.file.record_count for t in tasks}
+
+
+def keys_in_files(table, paths: list[str], version: str) -> set[str]:
+    """sha256 of the rows of ``version`` in the given data files (two columns read)."""
+    import pyarrow.parquet as pq
+
+    out: set[str] = set()
+    for path in paths:
+        with table.io.new_input(path).open() as stream:
+            keys = pq.read_table(stream, columns=list(KEY_COLUMNS))
+        mask = pc.fill_null(pc.equal(keys.column("feature_version"), version), False)
+        out.update(keys.column("sha256").filter(mask).to_pylist())
+    return out
