@@ -11,6 +11,7 @@ property value is ever logged (:meth:`StoreConfig.describe` names the catalog, n
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from dataclasses import dataclass
@@ -137,10 +138,8 @@ def open_tables(cfg: StoreConfig, *, features_schema=None) -> Tables:
 
     catalog = open_catalog(cfg)
     if features_schema is not None:
-        try:
+        with contextlib.suppress(NamespaceAlreadyExistsError):
             catalog.create_namespace(cfg.namespace)
-        except NamespaceAlreadyExistsError:
-            pass
         features = _load_or_create_features(catalog, cfg, features_schema)
         labels = _load_or_create_labels(catalog, cfg)
     else:

@@ -60,12 +60,13 @@ def _date(text: str) -> str:
 def _store_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("the store (one of --store or --catalog)")
     g.add_argument("--store", metavar="DIR", help="folder of the embedded catalog (SQLite catalog.db + warehouse/)")
-    g.add_argument("--catalog", metavar="NAME",
-                   help="a pyiceberg catalog configured in .pyiceberg.yaml or PYICEBERG_CATALOG__NAME__* variables")  # fmt: skip
+    g.add_argument("--catalog", metavar="NAME", help="a pyiceberg catalog configured in .pyiceberg.yaml or "
+                   "PYICEBERG_CATALOG__NAME__* variables")
     g.add_argument("--warehouse", metavar="URI",
                    help="where new tables' files go: s3://bucket/prefix or a path (default: the catalog's; "
                         "DIR/warehouse for --store)")  # fmt: skip
-    g.add_argument("--namespace", default="binfeat", help="namespace of the features and labels tables (default binfeat)")
+    g.add_argument("--namespace", default="binfeat",
+                   help="namespace of the features and labels tables (default binfeat)")
     g.add_argument("--s3-endpoint-url", metavar="URL",
                    help="S3-compatible endpoint (MinIO, moto) for inputs, feeds and the warehouse; credentials come "
                         "from the environment or pyiceberg's configuration, never from the command line")  # fmt: skip
@@ -79,8 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
         "publish the corpus as of that day (tag corpus-DATE).",
     )
     p.add_argument("--date", required=True, type=_date, help="logical date YYYY-MM-DD (the ingest date of new files)")
-    p.add_argument("--incoming", required=True,
-                   help="the day's files: a folder, a manifest (.jsonl/.csv/.parquet) or s3://bucket/prefix")  # fmt: skip
+    p.add_argument("--incoming", required=True, help="the day's files: a folder, a manifest "
+                   "(.jsonl/.csv/.parquet) or s3://bucket/prefix")
     _store_arguments(p)
     p.add_argument("--labels", help="the day's labels feed: a .jsonl/.csv/.parquet file, a folder or s3:// prefix")
     p.add_argument("--allow-missing-labels", action="store_true",
@@ -88,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-missing-incoming", action="store_true",
                    help="a missing incoming location means no new files today instead of an error")  # fmt: skip
     p.add_argument("--max-error-share", type=_share, default=0.1,
-                   help="fail when more than this share of extracted rows has status 'error' (default 0.1)")  # fmt: skip
+                   help="fail when more than this share of extracted rows has status 'error' (default 0.1)")
     p.add_argument("--run-id", default="manual", help="caller's run id (Airflow's run_id), on every log line and row")
     p.add_argument("--master", help="Spark master when not launched by spark-submit (default local[*])")
     p.add_argument("--partitions", type=_positive_int, help="extraction partitions (default: planned from sizes)")
@@ -101,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def build_read_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="binfeat corpus read",
-                description="Write the corpus as of a date (features joined with labels) to one Parquet file.")  # fmt: skip
+                description="Write the corpus as of a date (features joined with labels) to one Parquet file.")
     p.add_argument("out", metavar="OUT", help="Parquet file to write (replaced atomically)")
     p.add_argument("--as-of", required=True, type=_date, metavar="DATE", help="a published date YYYY-MM-DD")
     p.add_argument("--columns", type=lambda s: [c.strip() for c in s.split(",") if c.strip()],
@@ -115,12 +116,13 @@ def build_maintain_parser() -> argparse.ArgumentParser:
     from jobs.corpus.maintenance import DEFAULTS
 
     p = _Parser(prog="binfeat corpus maintain",
-                description="Expire old dates and snapshots, remove orphan files, compact past partitions.")  # fmt: skip
+                description="Expire old dates and snapshots, remove orphan files, compact past partitions.")
     _store_arguments(p)
     p.add_argument("--keep-days", type=_positive_int, default=DEFAULTS["keep_days"],
                    help="keep the tags (dates) and snapshots of this many days (default %(default)s)")  # fmt: skip
     p.add_argument("--orphan-age-hours", type=float, default=DEFAULTS["orphan_age_hours"],
-                   help="remove unreferenced files older than this (default %(default)s; protects running nights)")  # fmt: skip
+                   help="remove unreferenced files older than this "
+                   "(default %(default)s; protects running nights)")
     p.add_argument("--no-compact", dest="compact", action="store_false", help="skip compaction")
     return p
 

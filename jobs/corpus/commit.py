@@ -124,7 +124,8 @@ def publish_features(
         if to_add:
             tx.add_files(
                 [f[0] for f in to_add],
-                snapshot_properties={"binfeat.date": date, "binfeat.run-id": run_id, "binfeat.feature-version": version},
+                snapshot_properties={"binfeat.date": date, "binfeat.run-id": run_id,
+                                     "binfeat.feature-version": version},
                 check_duplicate_files=False,
             )
         target = tx.table_metadata.current_snapshot_id

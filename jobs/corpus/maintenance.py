@@ -27,8 +27,6 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-import pyarrow as pa
-
 from jobs.corpus.catalog import StoreConfig, Tables, open_tables
 from jobs.corpus.tags import RECORD_PREFIX, published_dates, tag_dates, tag_name
 
@@ -127,7 +125,7 @@ def expire(tables: Tables, keep_days: int, now: dt.datetime, report: Report) -> 
 
 
 def _delete(table, paths: list[str], report: Report) -> None:
-    fs, root = _filesystem(table)
+    fs, _root = _filesystem(table)
     for path in paths:
         try:
             info = fs.get_file_info(path)
@@ -177,8 +175,8 @@ def _groups(table, before: str, min_files: int, target: int) -> list[list]:
         lo, hi = _version_bounds(table, task)
         if day < before and lo == hi and lo is not None:
             groups.setdefault((day, lo), []).append(task.file)
-    return [files for _, files in sorted(groups.items())
-            if len(files) >= min_files and sum(f.file_size_in_bytes for f in files) / len(files) < target / 2]  # fmt: skip
+    small = [files for _, files in sorted(groups.items()) if len(files) >= min_files]
+    return [files for files in small if sum(f.file_size_in_bytes for f in files) / len(files) < target / 2]
 
 
 def _rewrite(table, files: list, target: int, prefix: str) -> list[str]:

@@ -185,7 +185,8 @@ def _night(args, spark, tables, contract, schema, feed, incoming, summary: Summa
     try:
         good = _tally(written.rows, summary)
         if sum(f[1] for f in written.files) != len(good):
-            raise ValidationError(f"the written files hold {sum(f[1] for f in written.files)} rows, expected {len(good)}")
+            held = sum(f[1] for f in written.files)
+            raise ValidationError(f"the written files hold {held} rows, expected {len(good)}")
         if summary.error_share > args.max_error_share:
             raise ValidationError(
                 f"{summary.error_share:.1%} of extracted rows have status 'error', above the "

@@ -94,7 +94,7 @@ def as_of(tables: Tables, date: str) -> AsOf:
         raise StoreError(f"the corpus as of {date} is not published or was expired ({hint})")
     labels_sid = tag_snapshot_id(tables.labels, date)
     if labels_sid != record.labels_snapshot_id:
-        raise StoreError(f"labels tag of {date} does not match its record ({labels_sid} != {record.labels_snapshot_id})")
+        raise StoreError(f"the labels tag of {date} does not match its record: the store is damaged")
     return AsOf(date, record.feature_version, record.features_snapshot_id, labels_sid, record.rows)
 
 
@@ -105,15 +105,22 @@ def labels_as_of(tables: Tables, at: AsOf) -> pa.Table:
     return conform(tables.labels.scan(snapshot_id=at.labels_snapshot_id).to_arrow(), labels_schema())
 
 
-def _columns(tables: Tables, columns: list[str] | None) -> tuple[list[str], list[str]]:
+def snapshot_schema(table, snapshot_id: int) -> pa.Schema:
+    """The Arrow schema a snapshot was written with (columns added later are not part of it)."""
+    snap = table.metadata.snapshot_by_id(snapshot_id)
+    schema = table.metadata.schema_by_id(snap.schema_id) if snap is not None and snap.schema_id is not None else None
+    return (schema or table.schema()).as_arrow()
+
+
+def _columns(stored: pa.Schema, columns: list[str] | None) -> tuple[list[str], list[str]]:
     """(feature columns to read, label columns to join) for the requested output columns."""
-    stored = tables.features.schema().as_arrow().names
     if not columns:
-        return stored, list(JOINED_LABELS)
-    unknown = [c for c in columns if c not in stored and c not in JOINED_LABELS]
+        return stored.names, list(JOINED_LABELS)
+    unknown = [c for c in columns if c not in stored.names and c not in JOINED_LABELS]
     if unknown:
-        raise StoreError(f"unknown column(s) {', '.join(unknown)}; the table has: {', '.join(stored)}")
-    return [c for c in columns if c in stored], [c for c in columns if c in JOINED_LABELS]
+        raise StoreError(f"unknown column(s) {', '.join(unknown)}; the corpus as of that date has: "
+                         f"{', '.join(stored.names)}")  # fmt: skip
+    return [c for c in columns if c in stored.names], [c for c in columns if c in JOINED_LABELS]
 
 
 def iter_as_of(
@@ -122,10 +129,10 @@ def iter_as_of(
     """The corpus as of D, a table per batch: the requested columns, labels joined by sha256."""
     tables = tables or open_tables(_need(cfg))
     at = as_of(tables, date)
-    feats, label_cols = _columns(tables, columns)
+    stored = snapshot_schema(tables.features, at.features_snapshot_id)
+    feats, label_cols = _columns(stored, columns)
     read_cols = feats if "sha256" in feats or not label_cols else ["sha256", *feats]
     types = features_schema_of(tables)
-    stored = tables.features.schema().as_arrow()
     out_schema = pa.schema([types.field(c) if c in types.names else stored.field(c) for c in read_cols])
     labels = labels_as_of(tables, at) if label_cols else None
     scan = tables.features.scan(
@@ -140,9 +147,7 @@ def iter_as_of(
             idx = pc.index_in(table.column("sha256"), value_set=labels.column("sha256"))
             for out_name in label_cols:
                 table = table.append_column(out_name, labels.column(JOINED_LABELS[out_name]).take(idx))
-            if columns and "sha256" not in columns:
-                table = table.drop_columns(["sha256"])
-        yield table
+        yield table.select(columns) if columns else table
     if seen != at.rows:
         raise StoreError(f"read {seen} rows as of {date}, its record says {at.rows}: the store is damaged")
 
