@@ -40,7 +40,7 @@ class Split:
         return sorted(self.new + self.stale, key=lambda c: c.sha256)
 
 
-def _version_bounds(table, task) -> tuple[str | None, str | None]:
+def version_bounds(table, task) -> tuple[str | None, str | None]:
     fid = table.schema().find_field("feature_version").field_id
     lo = task.file.lower_bounds.get(fid) if task.file.lower_bounds else None
     hi = task.file.upper_bounds.get(fid) if task.file.upper_bounds else None
@@ -50,7 +50,7 @@ def _version_bounds(table, task) -> tuple[str | None, str | None]:
 def files_of_other_versions(table, snapshot_id: int, version: str) -> int:
     """How many data files of the snapshot may hold rows of a version other than ``version``."""
     tasks = table.scan(snapshot_id=snapshot_id, selected_fields=KEY_COLUMNS).plan_files()
-    return sum(1 for t in tasks if _version_bounds(table, t) != (version, version))
+    return sum(1 for t in tasks if version_bounds(table, t) != (version, version))
 
 
 def split_candidates(

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
+import stat
 from dataclasses import dataclass
 
 
@@ -39,7 +41,11 @@ def sha256_of(path: str, s3_endpoint_url: str | None = None) -> tuple[str | None
                     return hashlib.file_digest(fh, "sha256").hexdigest(), None
             finally:
                 got.cleanup()
-        with open(path, "rb") as fh:
+        # Never block on a FIFO or a device: open without blocking, hash regular files only.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None, "not a regular file"
             return hashlib.file_digest(fh, "sha256").hexdigest(), None
     except OSError as exc:
         return None, f"cannot read: {exc.strerror or exc}"

@@ -144,6 +144,20 @@ def _filesystem(table):
 # --- orphans --------------------------------------------------------------------------------------------
 
 
+def drop_leftover_branches(table, older_than: dt.datetime) -> int:
+    """Remove the ``binfeat-tmp-*`` branches a killed back-fill left (when older than ``older_than``)."""
+    from jobs.corpus.labels import TMP_BRANCH_PREFIX
+
+    leftovers = [name for name, ref in table.metadata.refs.items() if name.startswith(TMP_BRANCH_PREFIX)
+                 and table.metadata.snapshot_by_id(ref.snapshot_id).timestamp_ms < older_than.timestamp() * 1000]
+    if leftovers:
+        with table.manage_snapshots() as ms:
+            for name in leftovers:
+                ms.remove_branch(name)
+        table.refresh()
+    return len(leftovers)
+
+
 def remove_orphans(table, older_than: dt.datetime, report: Report) -> None:
     """Delete files under the table's location that no metadata references and that are old enough."""
     from pyarrow.fs import FileSelector, FileType
@@ -163,7 +177,7 @@ def remove_orphans(table, older_than: dt.datetime, report: Report) -> None:
 
 def _groups(table, before: str, min_files: int, target: int) -> list[list]:
     """Head data files of partitions older than ``before``, grouped by (ingest_date, feature_version)."""
-    from jobs.corpus.antijoin import _version_bounds
+    from jobs.corpus.antijoin import version_bounds
 
     head = table.metadata.current_snapshot_id
     if head is None:
@@ -172,7 +186,7 @@ def _groups(table, before: str, min_files: int, target: int) -> list[list]:
     for task in table.scan(snapshot_id=head).plan_files():
         day = task.file.partition[0]
         day = (dt.date(1970, 1, 1) + dt.timedelta(days=day)).isoformat() if isinstance(day, int) else str(day)
-        lo, hi = _version_bounds(table, task)
+        lo, hi = version_bounds(table, task)
         if day < before and lo == hi and lo is not None:
             groups.setdefault((day, lo), []).append(task.file)
     small = [files for _, files in sorted(groups.items()) if len(files) >= min_files]
@@ -276,6 +290,8 @@ def maintain(tables: Tables, *, keep_days: int = 14, orphan_age_hours: float = 7
     t0 = time.monotonic()
     now = now or dt.datetime.now(dt.UTC)
     report = Report()
+    for table in (tables.features, tables.labels):
+        drop_leftover_branches(table, now - dt.timedelta(hours=orphan_age_hours))
     if do_compact:
         compact(tables, after_days=compact_after_days, min_files=compact_min_files, target_mb=target_file_mb,
                 report=report)  # fmt: skip

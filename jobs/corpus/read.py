@@ -2,9 +2,10 @@
 
 As of D (see :mod:`jobs.corpus.tags`): the ``features`` rows of the snapshot tagged ``corpus-D``
 with ``ingest_date <= D`` and D's feature version, left-joined by sha256 with the ``labels``
-snapshot tagged ``corpus-D``. Every data file of the plan holds one feature version and one
-ingest date, so the plan's files *are* the rows (DuckDB, polars or Spark can read them directly:
-:func:`plan_as_of`); the filters are still applied, cheaply, as a guard.
+snapshot tagged ``corpus-D``. Every data file holds one feature version and one ingest date (the
+partition), so pyiceberg's plan for those two filters *is* the set of rows: the files are read
+whole (the columns asked for), here with pyarrow and elsewhere by DuckDB, polars or Spark
+(:func:`plan_as_of`), and the row count is checked against D's record.
 """
 
 from __future__ import annotations
@@ -59,10 +60,10 @@ def features_filter(date: str, version: str):
 
 def _single_version_files(table, snapshot_id: int, date: str, version: str) -> list:
     """The plan's file scan tasks; each must hold ``version`` only (binfeat never mixes versions in a file)."""
-    from jobs.corpus.antijoin import _version_bounds
+    from jobs.corpus.antijoin import version_bounds
 
     tasks = list(table.scan(snapshot_id=snapshot_id, row_filter=features_filter(date, version)).plan_files())
-    mixed = [t.file.file_path for t in tasks if _version_bounds(table, t) != (version, version)]
+    mixed = [t.file.file_path for t in tasks if version_bounds(table, t) != (version, version)]
     if mixed:
         raise StoreError(f"data file(s) hold several feature versions, the store is damaged: {mixed[0]}")
     return tasks
@@ -135,21 +136,36 @@ def iter_as_of(
     types = features_schema_of(tables)
     out_schema = pa.schema([types.field(c) if c in types.names else stored.field(c) for c in read_cols])
     labels = labels_as_of(tables, at) if label_cols else None
-    scan = tables.features.scan(
-        snapshot_id=at.features_snapshot_id, row_filter=features_filter(date, at.feature_version),
-        selected_fields=tuple(read_cols),
-    )  # fmt: skip
     seen = 0
-    for batch in scan.to_arrow_batch_reader():
-        table = conform(batch, out_schema)
-        seen += table.num_rows
-        if labels is not None:
-            idx = pc.index_in(table.column("sha256"), value_set=labels.column("sha256"))
-            for out_name in label_cols:
-                table = table.append_column(out_name, labels.column(JOINED_LABELS[out_name]).take(idx))
-        yield table.select(columns) if columns else table
+    for path in sorted(t.file.file_path for t in _single_version_files(tables.features, at.features_snapshot_id,
+                                                                         date, at.feature_version)):  # fmt: skip
+        for batch in _read_file(tables.features, path, read_cols):
+            table = conform(batch, out_schema)
+            seen += table.num_rows
+            if labels is not None:
+                idx = pc.index_in(table.column("sha256"), value_set=labels.column("sha256"))
+                for out_name in label_cols:
+                    table = table.append_column(out_name, labels.column(JOINED_LABELS[out_name]).take(idx))
+            yield table.select(columns) if columns else table
     if seen != at.rows:
         raise StoreError(f"read {seen} rows as of {date}, its record says {at.rows}: the store is damaged")
+
+
+def _read_file(table, path: str, columns: list[str]) -> Iterator[pa.RecordBatch]:
+    """A data file's batches, the given columns only (those the file lacks are added as null later).
+
+    Why pyarrow and not pyiceberg's reader: pyiceberg 0.12 reads a null list as an empty list,
+    and a raw feature that is null (the group failed) must stay null. Every file binfeat writes
+    names its columns as the table does (no column is ever renamed), so names are the mapping.
+    """
+    import pyarrow.parquet as pq
+
+    from jobs.corpus.schema import ROW_GROUP_ROWS
+
+    with table.io.new_input(path).open() as stream:
+        pf = pq.ParquetFile(stream)
+        present = [c for c in columns if c in pf.schema_arrow.names]
+        yield from pf.iter_batches(batch_size=ROW_GROUP_ROWS, columns=present)
 
 
 def features_schema_of(tables: Tables) -> pa.Schema:
