@@ -32,7 +32,7 @@ setup(
     long_description=(HERE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.11",
-    packages=["extract", "jobs", "airflow_ops", "benchmarks"],
+    packages=["extract", "jobs", "jobs.corpus", "airflow_ops", "benchmarks"],
     package_data={"benchmarks": ["*.json", "*.txt"], "jobs": ["*.properties"]},
     install_requires=[
         *FEATURE_PINS,
@@ -43,6 +43,9 @@ setup(
         "pandas>=2.2,<3",  # pyspark 4.2 warns at start-up with pandas >= 3
         "boto3>=1.34,<2",
         "psutil>=5.9",
+        # the corpus store (jobs/corpus): Iceberg tables through pyiceberg, the embedded SQLite catalog;
+        # bounded: binfeat's commit protocol relies on 0.12's transaction and ref semantics
+        "pyiceberg[sql-sqlite,pyarrow]>=0.12,<0.13",
     ],
     extras_require={
         "airflow": [
@@ -58,6 +61,8 @@ setup(
             "matplotlib>=3.8",
             "ppdeep>=20250000",  # reference ssdeep for the tests
             "dnfile>=0.15",  # reference .NET metadata reader for the tests
+            "duckdb>=1.1,<3",  # the corpus store's read recipes (tests/jobs/test_corpus_read_recipes.py)
+            "polars>=1.20,<3",
         ],
         "bench": ["matplotlib>=3.8"],
     },

@@ -35,7 +35,8 @@ def open_store(root, namespace: str = "binfeat") -> Tables:
     return open_tables(StoreConfig(store=str(root), namespace=namespace), features_schema=features_schema(contract()))
 
 
-def rows(shas: list[str], version: str, dates: list[str] | str, run_id: str = "test") -> pa.Table:
+def rows(shas: list[str], version: str, dates: list[str] | str, run_id: str = "test",
+         schema: pa.Schema | None = None) -> pa.Table:  # fmt: skip
     """Feature rows with identity columns filled (size = 1000 + index), other groups null."""
     n = len(shas)
     dates = [dates] * n if isinstance(dates, str) else dates
@@ -46,7 +47,7 @@ def rows(shas: list[str], version: str, dates: list[str] | str, run_id: str = "t
         "parser": ["test"] * n, "vector": pa.array([[float(i), 0.5] for i in range(n)], pa.list_(pa.float32())),
         "ingest_date": pa.array([dt.date.fromisoformat(d) for d in dates], pa.date32()), "run_id": [run_id] * n,
     })  # fmt: skip
-    return conform(base, features_schema(contract()))
+    return conform(base, schema or features_schema(contract()))
 
 
 def write_files(tables: Tables, table: pa.Table, tag: str = "") -> list[tuple[str, int, int]]:
@@ -72,8 +73,13 @@ class NightResult:
 def synthetic_night(
     tables: Tables, date: str, shas: list[str], version: str = "v1", feed: pa.Table | None = None,
     run_id: str = "test", before_commit=None, base_snapshot_id: int | str | None = "head",
+    contract_schema: pa.Schema | None = None,
 ) -> NightResult:  # fmt: skip
-    """A night's store steps for samples ``shas`` (new ones get ingest date ``date``)."""
+    """A night's store steps for samples ``shas`` (new ones get ingest date ``date``).
+
+    ``contract_schema`` (default: extract's) is the contract the night writes, e.g. with a column more.
+    """
+    schema = features_schema(contract_schema or contract())
     from jobs.corpus.antijoin import split_candidates
     from jobs.corpus.commit import publish_features
     from jobs.corpus.feed import labels_schema as feed_schema
@@ -87,11 +93,11 @@ def synthetic_night(
     split = split_candidates(tables.features, base, unique, version,
                              complete_version=tables.features.metadata.properties.get(COMPLETE_VERSION))  # fmt: skip
     todo = split.to_extract
-    files = write_files(tables, rows([c.sha256 for c in todo], version, [c.ingest_date for c in todo], run_id),
-                        run_id) if todo else []  # fmt: skip
+    files = write_files(tables, rows([c.sha256 for c in todo], version, [c.ingest_date for c in todo], run_id,
+                                     schema), run_id) if todo else []  # fmt: skip
     labels = apply_labels(tables, date, feed if feed is not None else feed_schema().empty_table(), run_id=run_id)
     pub = publish_features(
-        tables, date=date, version=version, run_id=run_id, schema=features_schema(contract()), properties={},
+        tables, date=date, version=version, run_id=run_id, schema=schema, properties={},
         files=files, new_keys={c.sha256 for c in todo}, base_snapshot_id=base, labels_snapshot_id=labels.snapshot_id,
         label_keys=keys_as_of(tables, labels.snapshot_id), complete=True, before_commit=before_commit,
     )  # fmt: skip
