@@ -31,8 +31,10 @@ NOTES = [
     "- **Naive baseline**: `spark.read.format('binaryFile')` + a classic pickled `udf(useArrow=False)` "
     "computing the byte-level groups (binfeat's own kernels) and sha256, written to Parquet; it computes "
     "less than binfeat's job, so compare its CPU ratio against the same function in a plain loop.",
-    "- **Corpus update**: `jobs.corpus_update.run_update` on the session already up: day 1 ingests the corpus "
-    "minus held-out files into an empty store (a full run); each later day ingests ~1% new files.",
+    "- **Corpus update**: `jobs.corpus.night.run_night` on the session already up: day 1 ingests the corpus "
+    "minus held-out files into an empty Iceberg store (a full run); each later day ingests ~1% new files. "
+    "The store's own benchmarks (1M rows, 100,000-file night, a year of nights) are `python -m "
+    "benchmarks.bench_store`.",
     "- **Planning**: `jobs.planning.plan_partitions` on 1M log-normal sizes (median ~200 KB), time without "
     "tracemalloc, peak from one more run under tracemalloc. **Peak RSS**: VmHWM from /proc of a fresh "
     "extractor process and of its parser worker (`ru_maxrss` is inherited across fork+exec on Linux).",

@@ -1,8 +1,9 @@
 """The anti-join on (sha256, feature_version): which of tonight's samples the store lacks.
 
-It reads the two key columns only (Parquet column projection through pyiceberg's scan), batch by
-batch, and keeps just the keys that match tonight's candidates: its memory grows with tonight's
-candidates and its time with the two columns, never with the vectors.
+It reads the two key columns only (Parquet column projection of the files of pyiceberg's plan,
+several files at once), batch by batch, and keeps just the keys that match tonight's candidates:
+its memory grows with tonight's candidates and its time with the two columns, never with the
+vectors.
 
 Stale rows: after a feature-version bump every sample must get one row of the new version. Those
 without one are found in a second pass, and only when the table's files carry other versions
@@ -13,6 +14,7 @@ and the table does not record that every sample already has the current one
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -69,8 +71,8 @@ def split_candidates(
     matched_other: list[pa.Array] = []
     all_v: list[pa.Array] = []
     all_other: list[pa.Array] = []
-    reader = table.scan(snapshot_id=snapshot_id, selected_fields=KEY_COLUMNS).to_arrow_batch_reader()
-    for batch in reader:
+    paths = [t.file.file_path for t in table.scan(snapshot_id=snapshot_id, selected_fields=KEY_COLUMNS).plan_files()]
+    for batch in read_columns(table, paths, KEY_COLUMNS):
         split.rows_scanned += batch.num_rows
         sha = batch.column("sha256")
         is_v = pc.fill_null(pc.equal(batch.column("feature_version"), version), False)
@@ -103,12 +105,11 @@ def _stale_candidates(table, snapshot_id: int, version: str, keys: pa.Array, uni
     """One candidate per stale sample: its first ingest date, tonight's path when it came again."""
     from pyiceberg.expressions import NotEqualTo
 
-    scan = table.scan(
-        snapshot_id=snapshot_id, row_filter=NotEqualTo("feature_version", version), selected_fields=STALE_COLUMNS
-    )
+    scan = table.scan(snapshot_id=snapshot_id, row_filter=NotEqualTo("feature_version", version))
     best: dict[str, tuple[str, str, int]] = {}
-    for batch in scan.to_arrow_batch_reader():
-        rows = batch.filter(pc.is_in(batch.column("sha256"), value_set=keys))
+    for batch in read_columns(table, [t.file.file_path for t in scan.plan_files()], STALE_COLUMNS):
+        other = pc.fill_null(pc.not_equal(batch.column("feature_version"), version), True)
+        rows = batch.filter(pc.and_(other, pc.is_in(batch.column("sha256"), value_set=keys)))
         for r in rows.to_pylist():
             day = r["ingest_date"].isoformat()
             prev = best.get(r["sha256"])
@@ -134,12 +135,37 @@ def data_files(table, snapshot_id: int | None) -> dict[str, int]:
 
 def keys_in_files(table, paths: list[str], version: str) -> set[str]:
     """sha256 of the rows of ``version`` in the given data files (two columns read)."""
-    import pyarrow.parquet as pq
-
     out: set[str] = set()
-    for path in paths:
-        with table.io.new_input(path).open() as stream:
-            keys = pq.read_table(stream, columns=list(KEY_COLUMNS))
-        mask = pc.fill_null(pc.equal(keys.column("feature_version"), version), False)
-        out.update(keys.column("sha256").filter(mask).to_pylist())
+    for batch in read_columns(table, paths, KEY_COLUMNS):
+        mask = pc.fill_null(pc.equal(batch.column("feature_version"), version), False)
+        out.update(batch.column("sha256").filter(mask).to_pylist())
     return out
+
+
+_TYPES = {"sha256": pa.string(), "feature_version": pa.string(), "ingest_date": pa.date32(), "path": pa.string(),
+          "size": pa.int64()}  # fmt: skip
+
+
+def read_columns(table, paths: list[str], columns: tuple[str, ...] | list[str]) -> Iterator[pa.RecordBatch]:
+    """Identity columns of binfeat's data files, batch by batch, several files read at once.
+
+    Column projection with pyarrow's dataset reader on the table's own filesystem (local or S3):
+    only these columns' pages are read. Every binfeat file holds these columns under these names.
+    """
+    import pyarrow.dataset as ds
+
+    if not paths:
+        return
+    schema = pa.schema([(c, _TYPES[c]) for c in columns])
+    fs_by_scheme = getattr(table.io, "fs_by_scheme", None)
+    if fs_by_scheme is None:  # another FileIO: one file at a time through it
+        import pyarrow.parquet as pq
+
+        for path in paths:
+            with table.io.new_input(path).open() as stream:
+                yield from pq.ParquetFile(stream).iter_batches(columns=list(columns))
+        return
+    scheme, netloc, _ = table.io.parse_location(paths[0])
+    local = [table.io.parse_location(p)[2] for p in paths]
+    dataset = ds.dataset(local, schema=schema, format="parquet", filesystem=fs_by_scheme(scheme, netloc))
+    yield from dataset.to_batches(columns=list(columns), batch_size=64 * 1024, use_threads=True)

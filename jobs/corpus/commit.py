@@ -46,7 +46,8 @@ class Publication:
     adopted_rows: int = 0  # ours, committed first by a concurrent run of the same samples
     committed: bool = True  # False: D was already published exactly so (a re-run that changed nothing)
     attempts: int = 0
-    seconds: float = 0.0
+    seconds: float = 0.0  # the whole step: checks, counts, staging and the commit
+    catalog_seconds: float = 0.0  # the catalog commit itself (the last attempt's)
     schema_added: list[str] = field(default_factory=list)
 
 
@@ -144,8 +145,10 @@ def publish_features(
         tx.set_properties(**changed, **{record_key(date): record.to_json()})
         if before_commit is not None:
             before_commit(pub.attempts)
+        t_commit = time.monotonic()
         try:
             tx.commit_transaction()
+            pub.catalog_seconds = round(time.monotonic() - t_commit, 4)
         except CommitFailedException as exc:
             if pub.attempts >= max_attempts:
                 _delete(table, to_add)

@@ -59,19 +59,26 @@ def _norm(table, location: str) -> str:
     return path
 
 
-def referenced(table, snapshots=None) -> set[str]:
-    """Every file the given snapshots (default: all) reference: manifest lists, manifests, data files."""
+def referenced(table, snapshots=None, cache: dict | None = None) -> set[str]:
+    """Every file the given snapshots (default: all) reference: manifest lists, manifests, data files.
+
+    ``cache`` (manifest list or manifest path -> what it references) lets one maintenance pass read
+    each manifest once, whatever the number of snapshots sharing it (manifests never change).
+    """
+    cache = {} if cache is None else cache
     out: set[str] = set()
-    seen_manifests: set[str] = set()
     for snap in table.metadata.snapshots if snapshots is None else snapshots:
         out.add(_norm(table, snap.manifest_list))
-        for manifest in snap.manifests(table.io):
+        manifests = cache.get(snap.manifest_list)
+        if manifests is None:
+            manifests = cache[snap.manifest_list] = snap.manifests(table.io)
+        for manifest in manifests:
             out.add(_norm(table, manifest.manifest_path))
-            if manifest.manifest_path in seen_manifests:
-                continue
-            seen_manifests.add(manifest.manifest_path)
-            for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=True):
-                out.add(_norm(table, entry.data_file.file_path))
+            files = cache.get(manifest.manifest_path)
+            if files is None:
+                entries = manifest.fetch_manifest_entry(table.io, discard_deleted=True)
+                files = cache[manifest.manifest_path] = {_norm(table, e.data_file.file_path) for e in entries}
+            out |= files
     return out
 
 
@@ -85,7 +92,7 @@ def _metadata_files(table) -> set[str]:
 # --- expire --------------------------------------------------------------------------------------------
 
 
-def expire(tables: Tables, keep_days: int, now: dt.datetime, report: Report) -> None:
+def expire(tables: Tables, keep_days: int, now: dt.datetime, report: Report, caches: dict | None = None) -> None:
     """Remove dates older than the newest published date minus ``keep_days``, then unreferenced old snapshots."""
     from pyiceberg.table.update.snapshot import ManageSnapshots
 
@@ -117,10 +124,11 @@ def expire(tables: Tables, keep_days: int, now: dt.datetime, report: Report) -> 
         report.expired_snapshots[name] = len(doomed)
         if not doomed:
             continue
-        candidates = referenced(table, doomed)
+        cache = (caches if caches is not None else {}).setdefault(name, {})
+        candidates = referenced(table, doomed, cache)
         table.maintenance.expire_snapshots().by_ids([s.snapshot_id for s in doomed]).commit()
         table.refresh()
-        keep = referenced(table) | _metadata_files(table)
+        keep = referenced(table, cache=cache) | _metadata_files(table)
         _delete(table, sorted(candidates - keep), report)
 
 
@@ -158,12 +166,12 @@ def drop_leftover_branches(table, older_than: dt.datetime) -> int:
     return len(leftovers)
 
 
-def remove_orphans(table, older_than: dt.datetime, report: Report) -> None:
+def remove_orphans(table, older_than: dt.datetime, report: Report, cache: dict | None = None) -> None:
     """Delete files under the table's location that no metadata references and that are old enough."""
     from pyarrow.fs import FileSelector, FileType
 
     fs, root = _filesystem(table)
-    keep = referenced(table) | _metadata_files(table)
+    keep = referenced(table, cache=cache) | _metadata_files(table)
     infos = fs.get_file_info(FileSelector(root, recursive=True, allow_not_found=True))
     doomed = [i for i in infos if i.type == FileType.File and i.path not in keep and i.mtime is not None
               and i.mtime.replace(tzinfo=i.mtime.tzinfo or dt.UTC) < older_than]  # fmt: skip
@@ -295,10 +303,11 @@ def maintain(tables: Tables, *, keep_days: int = 14, orphan_age_hours: float = 7
     if do_compact:
         compact(tables, after_days=compact_after_days, min_files=compact_min_files, target_mb=target_file_mb,
                 report=report)  # fmt: skip
-    expire(tables, keep_days, now, report)
-    for table in (tables.features, tables.labels):
+    caches: dict[str, dict] = {}
+    expire(tables, keep_days, now, report, caches)
+    for name, table in (("features", tables.features), ("labels", tables.labels)):
         table.refresh()
-        remove_orphans(table, now - dt.timedelta(hours=orphan_age_hours), report)
+        remove_orphans(table, now - dt.timedelta(hours=orphan_age_hours), report, caches.setdefault(name, {}))
         report.data_files[table.name()[-1]] = sum(1 for _ in table.scan().plan_files())
     report.seconds = round(time.monotonic() - t0, 3)
     return report

@@ -219,6 +219,7 @@ def _night(args, spark, tables, contract, schema, feed, incoming, summary: Summa
         "labels_snapshot_id": rec.labels_snapshot_id, "committed": pub.committed, "added_files": pub.added_files,
         "added_rows": pub.added_rows, "adopted_rows": pub.adopted_rows, "attempts": pub.attempts,
         "schema_added": pub.schema_added, "bytes_written": sum(f[2] for f in written.files),
+        "seconds": pub.seconds, "catalog_seconds": pub.catalog_seconds,
     }  # fmt: skip
     summary.duration_s = round(time.monotonic() - t0, 3)
     out = summary.as_dict()

@@ -78,10 +78,12 @@ def count_rows(table, snapshot_id: int | None, date: str, version: str) -> int:
 
 def iter_keys(table, snapshot_id: int | None, date: str, version: str) -> Iterator[pa.Array]:
     """sha256 of the rows as of D in a snapshot, batch by batch (one column read)."""
+    from jobs.corpus.antijoin import read_columns
+
     if snapshot_id is None:
         return
-    scan = table.scan(snapshot_id=snapshot_id, row_filter=features_filter(date, version), selected_fields=("sha256",))
-    for batch in scan.to_arrow_batch_reader():
+    paths = [t.file.file_path for t in _single_version_files(table, snapshot_id, date, version)]
+    for batch in read_columns(table, paths, ("sha256",)):
         yield batch.column("sha256")
 
 
