@@ -207,6 +207,37 @@ def storage(results: dict[str, Any], nights_n: int = 30, keep: int = 14) -> dict
             "ratio_old14_over_iceberg": round(sum(rows[-keep:]) * per_row / iceberg, 2)}  # fmt: skip
 
 
+def run(out: Path, corpus: Path, only: list[str], repeat: int = 3,
+        progress=_progress) -> dict[str, Any]:  # fmt: skip
+    """Run the chosen sections in order; results.json in ``out`` is updated after each (and resumed from).
+
+    The suite's hook: ``results["store"] = bench_store.run(out / "store", corpus, ["full", ...])``.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "results.json"
+    results: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+    steps = {
+        "full": lambda: full_run(out, corpus, 0),
+        "build": lambda: build(out, Path(results["full"]["store"])),
+        "antijoin": lambda: antijoin(out, repeat),
+        "night": lambda: nights(out, corpus, repeat, results),
+        "big": lambda: big_night(out, corpus),
+        "year": lambda: {
+            "without_maintenance": _year(out / "year-plain", False),
+            "with_maintenance": _year(out / "year-maint", True),
+        },
+        "storage": lambda: storage(results),
+    }
+    for name in SECTIONS:
+        if name in only:
+            progress(f"section {name}")
+            t0 = time.perf_counter()
+            results[name] = steps[name]()
+            results[name + "_section_s"] = round(time.perf_counter() - t0, 1)
+            path.write_text(json.dumps(results, indent=1, default=str))
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.bench_store", description=__doc__.split("\n")[0])
     p.add_argument("--out", type=Path, default=data.REPO / "out" / "bench-store")
@@ -219,29 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.antijoin_child:
         print(json.dumps(antijoin_child(args.antijoin_child, 10_000)))
         return 0
-    only = [s.strip() for s in args.only.split(",") if s.strip()]
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / "results.json"
-    results: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
-    steps = {
-        "full": lambda: full_run(args.out, args.corpus, 0),
-        "build": lambda: build(args.out, Path(results["full"]["store"])),
-        "antijoin": lambda: antijoin(args.out, args.repeat),
-        "night": lambda: nights(args.out, args.corpus, args.repeat, results),
-        "big": lambda: big_night(args.out, args.corpus),
-        "year": lambda: {
-            "without_maintenance": _year(args.out / "year-plain", False),
-            "with_maintenance": _year(args.out / "year-maint", True),
-        },
-        "storage": lambda: storage(results),
-    }
-    for name in SECTIONS:
-        if name in only:
-            _progress(f"section {name}")
-            t0 = time.perf_counter()
-            results[name] = steps[name]()
-            results[name + "_section_s"] = round(time.perf_counter() - t0, 1)
-            path.write_text(json.dumps(results, indent=1, default=str))
+    results = run(args.out, args.corpus, [s.strip() for s in args.only.split(",") if s.strip()], args.repeat)
     if args.clean:
         for d in args.out.glob("store-*"):
             shutil.rmtree(d, ignore_errors=True)
@@ -261,3 +270,4 @@ def _year(root: Path, maintain: bool) -> dict[str, Any]:
 
 if __name__ == "__main__":
     sys.exit(main())
+

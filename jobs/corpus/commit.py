@@ -99,13 +99,13 @@ def publish_features(
             added = [p for p in data_files(table, head) if p not in before]
             clash = new_keys & keys_in_files(table, added, version)
             if clash and clash != new_keys:
-                _delete(table, to_add)
+                delete_files(table, to_add)
                 raise ConcurrentRunError(
                     f"another run committed {len(clash)} of this night's {len(new_keys)} new samples of {date} "
                     "first; nothing of this run was committed: re-run the date to add the others"
                 )
             if clash:
-                _delete(table, to_add)
+                delete_files(table, to_add)
                 pub.adopted_rows, to_add = len(clash), []
         validated = head
         if head is None and not to_add:
@@ -151,7 +151,7 @@ def publish_features(
             pub.catalog_seconds = round(time.monotonic() - t_commit, 4)
         except CommitFailedException as exc:
             if pub.attempts >= max_attempts:
-                _delete(table, to_add)
+                delete_files(table, to_add)
                 raise ConcurrentRunError(
                     f"features of {date}: {max_attempts} commits lost to concurrent runs ({exc}); nothing of "
                     "this run was committed: re-run the date"
@@ -166,7 +166,7 @@ def publish_features(
     return pub
 
 
-def _delete(table, files: list[tuple[str, int, int]]) -> None:
+def delete_files(table, files: list[tuple[str, int, int]]) -> None:
     """Remove this run's uncommitted files (best effort: maintenance removes what is left)."""
     for f in files:
         try:

@@ -65,7 +65,8 @@ def hash_inputs(spark, inputs: list, s3_endpoint_url: str | None, date: str):
     todo = [f.path for f in readable if f.path not in given]
     hashed: dict[str, str] = {}
     if todo:
-        slices = max(1, min(len(todo), spark.sparkContext.defaultParallelism * 3))
+        # a few slices per core, and no slice over ~5,000 paths (Spark warns of tasks over 1 MB)
+        slices = max(1, min(len(todo), max(spark.sparkContext.defaultParallelism * 3, -(-len(todo) // 5000))))
         fn = functools.partial(_hash_partition, s3_endpoint_url=s3_endpoint_url)
         for path, digest, why in spark.sparkContext.parallelize(todo, slices).mapPartitions(fn).collect():
             if digest is None:

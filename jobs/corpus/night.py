@@ -130,22 +130,40 @@ def run_night(args: argparse.Namespace, *, spark=None, before_commit=None) -> di
         spark = spark_session(master=args.master, app_name=f"binfeat-corpus-update-{date}", coordinator_jvm=True)
         spark.sparkContext.setJobGroup(f"binfeat-{args.run_id}", f"binfeat corpus update {date} run {args.run_id}")
     t = summary.mark("spark_start", t)
+    night = _Night(args, spark, tables, contract, schema, feed, incoming, summary, before_commit,
+                   vector_properties(version, contract.layout), COMPLETE_VERSION)  # fmt: skip
     try:
-        return _night(args, spark, tables, contract, schema, feed, incoming, summary, t0, t, before_commit,
-                      vector_properties(version, contract.layout), COMPLETE_VERSION)  # fmt: skip
+        return _run(night, t0, t)
     finally:
         if own:
             spark.stop()
 
 
-def _night(args, spark, tables, contract, schema, feed, incoming, summary: Summary, t0, t, before_commit, vprops,
-           complete_key) -> dict[str, Any]:  # fmt: skip
+@dataclass
+class _Night:
+    """What a night works with once prepared (the store opened, the feed read, the inputs listed)."""
+
+    args: argparse.Namespace
+    spark: Any
+    tables: Any
+    contract: Any
+    schema: Any
+    feed: Any
+    incoming: list
+    summary: Summary
+    before_commit: Any
+    vector_props: dict[str, str]
+    complete_key: str
+
+
+def _run(night: _Night, t0: float, t: float) -> dict[str, Any]:
     from jobs.corpus.antijoin import split_candidates
     from jobs.corpus.commit import publish_features
     from jobs.corpus.extraction import io_properties, write_night_files
     from jobs.corpus.hashing import hash_inputs, unique_by_sha
     from jobs.corpus.labels import apply_labels, keys_as_of
 
+    args, spark, tables, summary, incoming = night.args, night.spark, night.tables, night.summary, night.incoming
     date, version = summary.date, summary.feature_version
     candidates, unreadable = hash_inputs(spark, incoming, args.s3_endpoint_url, date)
     unique = unique_by_sha(candidates)
@@ -161,7 +179,7 @@ def _night(args, spark, tables, contract, schema, feed, incoming, summary: Summa
     tables.refresh()
     base = tables.features.metadata.current_snapshot_id
     split = split_candidates(tables.features, base, unique, version,
-                             complete_version=tables.features.metadata.properties.get(complete_key))  # fmt: skip
+                             complete_version=tables.features.metadata.properties.get(night.complete_key))  # fmt: skip
     summary.anti_join = {"rows_scanned": split.rows_scanned, "seconds": split.seconds, "base_snapshot_id": base}
     todo = split.to_extract
     summary.files.update(known=len(split.known), new=len(split.new), reextracted=len(split.stale))
@@ -175,7 +193,7 @@ def _night(args, spark, tables, contract, schema, feed, incoming, summary: Summa
 
     night_id = uuid.uuid4().hex[:12]
     written = write_night_files(
-        spark, [(c.path, c.size, c.sha256, c.ingest_date) for c in todo], contract=contract, schema=schema,
+        spark, [(c.path, c.size, c.sha256, c.ingest_date) for c in todo], contract=night.contract, schema=night.schema,
         data_location=tables.features.location().rstrip("/") + "/data", io_props=io_properties(tables.features),
         run_id=args.run_id, file_prefix=f"{date}-{night_id}", s3_endpoint_url=args.s3_endpoint_url,
         partitions=args.partitions,
@@ -192,22 +210,22 @@ def _night(args, spark, tables, contract, schema, feed, incoming, summary: Summa
                 f"{summary.error_share:.1%} of extracted rows have status 'error', above the "
                 f"{args.max_error_share:.1%} threshold (--max-error-share)"
             )
-        labels = apply_labels(tables, date, feed, run_id=args.run_id)
+        labels = apply_labels(tables, date, night.feed, run_id=args.run_id)
         summary.labels.update(upserted=labels.upserted, mode=labels.mode, snapshot_id=labels.snapshot_id,
                               attempts=labels.attempts)  # fmt: skip
         t = summary.mark("labels", t)
         stale_ok = all(c.sha256 in good for c in split.stale)
         committing = True
         pub = publish_features(
-            tables, date=date, version=version, run_id=args.run_id, schema=schema, properties=vprops,
+            tables, date=date, version=version, run_id=args.run_id, schema=night.schema, properties=night.vector_props,
             files=written.files, new_keys=good, base_snapshot_id=base, labels_snapshot_id=labels.snapshot_id,
-            label_keys=keys_as_of(tables, labels.snapshot_id), complete=stale_ok, before_commit=before_commit,
+            label_keys=keys_as_of(tables, labels.snapshot_id), complete=stale_ok, before_commit=night.before_commit,
         )  # fmt: skip
     except BaseException:
         if not committing:
-            from jobs.corpus.commit import _delete
+            from jobs.corpus.commit import delete_files
 
-            _delete(tables.features, written.files)
+            delete_files(tables.features, written.files)
         raise
     t = summary.mark("commit", t)
     rec = pub.record

@@ -50,9 +50,11 @@ def record_key(date: str) -> str:
 
 def tag_dates(table) -> list[str]:
     """Dates with a ``corpus-D`` tag on ``table``, oldest first."""
+    from pyiceberg.table.refs import SnapshotRefType
+
     out = []
     for name, ref in table.metadata.refs.items():
-        if name.startswith(TAG_PREFIX) and str(ref.snapshot_ref_type) in ("tag", "SnapshotRefType.TAG"):
+        if name.startswith(TAG_PREFIX) and ref.snapshot_ref_type == SnapshotRefType.TAG:
             try:
                 out.append(check_date(name[len(TAG_PREFIX) :]))
             except DateError:

@@ -207,3 +207,17 @@ def test_tags_and_records_survive_only_together(two_days):
     assert tag_dates(tables.features) == [D2] and published_dates(tables.features) == [D2]
     with pytest.raises(StoreError, match="not published"):
         read_as_of(D1, tables=tables)
+
+
+def test_airflow_entry_points_need_no_spark(two_days):
+    """The operator's parser, the sensor's describe_date and the maintenance function import no pyspark."""
+    tables, _, _ = two_days
+    code = (
+        "import sys; from jobs.corpus_update import build_parser; "
+        "from jobs.corpus.tags import describe_date; from jobs.corpus.maintenance import maintain_store; "
+        f"a = build_parser().parse_args(['--date', {D1!r}, '--incoming', 'x', '--store', 's']); "
+        f"r = maintain_store(store={str(tables.cfg.store)!r}, keep_days=30); "
+        "print(a.store, r['removed_dates'], 'pyspark' in sys.modules)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
+    assert proc.stdout.split() == ["s", "[]", "False"]

@@ -2,14 +2,16 @@
 
 The split (tests/dags/corpus_split.py) is the whole small sample corpus when ``$BINFEAT_CORPUS``
 names it, else 12 crafted files; every expected figure comes from the split. In order, in one
-module fixture: day 1, day 2 (labels, late labels, known copies, an in-day duplicate), day 2 again
-(commits nothing), day 3 with a bumped feature version (a test-only contract plugin adding a
-column). Then: the rows equal extract's own for the same files, a failed run and a SIGKILLed run
-commit nothing (maintenance removes the killed run's files), and two runs at once lose no row.
+module fixture: day 1 (its files listed by a manifest), day 2 (labels, late labels, known copies,
+an in-day duplicate), day 2 again (commits nothing), day 3 with a bumped feature version (a
+test-only contract plugin adding a column). Then: the rows equal extract's own for the same
+files, a failed run and a SIGKILLed run commit nothing (maintenance removes the killed run's
+files), and two runs at once lose no row.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -57,7 +59,9 @@ def nights(tmp_path_factory, _spark_holder):
     _spark_holder["session"] = spark
     common = ["--store", str(store), "--max-error-share", "0.1"]
     out = {"split": split, "store": store, "DAY1": DAY1, "DAY2": DAY2}
-    out["day1"] = run_night(_args("--date", DAY1, "--incoming", str(split.incoming / DAY1), "--labels",
+    manifest = root / "day1.jsonl"  # day 1 through a manifest (paths only: hashed on the executors)
+    manifest.write_text("".join(json.dumps({"path": str(p)}) + "\n" for p in sorted((split.incoming / DAY1).iterdir())))
+    out["day1"] = run_night(_args("--date", DAY1, "--incoming", str(manifest), "--labels",
                                   str(split.labels / DAY1), "--run-id", "t1", *common), spark=spark)  # fmt: skip
     out["files_after_day1"] = _data_files(store)
     day2 = ["--date", DAY2, "--incoming", str(split.incoming / DAY2), "--labels", str(split.labels / DAY2), *common]
