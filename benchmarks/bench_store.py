@@ -132,7 +132,7 @@ def antijoin(out: Path, repeat: int) -> dict[str, Any]:
     return res
 
 
-def nights(out: Path, corpus: Path, repeat: int, results: dict) -> dict[str, Any]:
+def nights(out: Path, corpus: Path, repeat: int) -> dict[str, Any]:
     """1% nights on the 1M store interleaved with full runs; the full run over the same files computed."""
     store = out / "store-1m"
     parents = data.corpus_files(corpus)
@@ -153,18 +153,25 @@ def nights(out: Path, corpus: Path, repeat: int, results: dict) -> dict[str, Any
                      bytes_added=sum(after[p][0] for p in set(after) - set(before)))  # fmt: skip
         days.append(night)
         shutil.rmtree(incoming, ignore_errors=True)
+    return full_run_model(fulls, days)
+
+
+def full_run_model(fulls: list[dict], days: list[dict]) -> dict[str, Any]:
+    """The full run over the store's files, computed from the measured full runs and nights.
+
+    A full run over the store's files (a million copies of the corpus's files plus the night's)
+    cannot run here; it is computed from two measured runs over the same file mix: the full run of
+    the corpus (its files into an empty store) and the 1% night (new files into the big store).
+    Cost = fixed + per_file * files; the night's extra fixed work (the anti-join over the whole
+    store, the commit's label count) lands in per_file, which only makes the full run dearer.
+    """
     med = lambda xs, k: round(statistics.median(x[k] for x in xs), 2)  # noqa: E731
     full_wall, full_cpu = med(fulls, "wall_s"), med(fulls, "cpu_s")
     night_wall, night_cpu = med(days, "wall_s"), med(days, "cpu_s")
     n_small = fulls[0]["files"]["new"]
     n_new = days[0]["files"]["new"]
-    stored = results.get("build", {}).get("1m", {}).get("rows", 1_000_050)
+    stored = min(d["files"]["rows"] - d["files"]["new"] for d in days)
     total = stored + n_new
-    # A full run over the store's files (1M copies of the corpus's files plus the night's) cannot be
-    # run here; it is computed from two measured runs over the same file mix: the full run of the
-    # corpus (n_small files into an empty store) and the 1% night (n_new files into the 1M store).
-    # Cost = fixed + per_file * files; the night's extra fixed work (the 1M-row anti-join, the
-    # commit's label count) lands in per_file, which only makes the computed full run dearer.
     per_wall = (night_wall - full_wall) / (n_new - n_small)
     per_cpu = (night_cpu - full_cpu) / (n_new - n_small)
     est_wall = full_wall + per_wall * (total - n_small)
@@ -220,7 +227,7 @@ def run(out: Path, corpus: Path, only: list[str], repeat: int = 3,
         "full": lambda: full_run(out, corpus, 0),
         "build": lambda: build(out, Path(results["full"]["store"])),
         "antijoin": lambda: antijoin(out, repeat),
-        "night": lambda: nights(out, corpus, repeat, results),
+        "night": lambda: nights(out, corpus, repeat),
         "big": lambda: big_night(out, corpus),
         "year": lambda: {
             "without_maintenance": _year(out / "year-plain", False),
