@@ -143,8 +143,9 @@ def nights(out: Path, corpus: Path, repeat: int) -> dict[str, Any]:
         shutil.rmtree(fulls[-1].pop("store"), ignore_errors=True)
         incoming = out / f"incoming-1pct-{r}"
         shutil.rmtree(incoming, ignore_errors=True)
-        made = data.mutants(parents, incoming, 30, seed=f"1pct-{r}")
         before = data.data_files(store)
+        # seeded by the store's state: a re-run on the same store gets new samples, not known ones
+        made = data.mutants(parents, incoming, 30, seed=f"1pct-{r}-{len(before)}")
         _progress(f"1% night: {made['files']} new files into the 1M store ({r + 1}/{repeat})")
         night = _night(store, f"2026-12-{r + 1:02d}", incoming, out / f"night-1pct-{r}.log")
         after = data.data_files(store)
@@ -191,7 +192,7 @@ def big_night(out: Path, corpus: Path) -> dict[str, Any]:
     shutil.rmtree(incoming, ignore_errors=True)
     parents = data.corpus_files(corpus, max_size=256 * 1024)
     per = -(-100_000 // len(parents))
-    made = data.mutants(parents, incoming, per, seed="100k")
+    made = data.mutants(parents, incoming, per, seed=f"100k-{len(data.data_files(store))}")
     _progress(f"100k night: {made['files']} files, {made['bytes'] / 1e9:.2f} GB")
     night = _night(store, "2026-12-20", incoming, out / "night-100k.log")
     shutil.rmtree(incoming, ignore_errors=True)

@@ -72,7 +72,7 @@ def split_candidates(
     all_v: list[pa.Array] = []
     all_other: list[pa.Array] = []
     paths = [t.file.file_path for t in table.scan(snapshot_id=snapshot_id, selected_fields=KEY_COLUMNS).plan_files()]
-    for batch in read_columns(table, paths, KEY_COLUMNS):
+    for batch in chunked(read_columns(table, paths, KEY_COLUMNS)):
         split.rows_scanned += batch.num_rows
         sha = batch.column("sha256")
         is_v = pc.fill_null(pc.equal(batch.column("feature_version"), version), False)
@@ -97,8 +97,10 @@ def split_candidates(
     return split
 
 
-def _concat(parts: list[pa.Array]) -> pa.Array:
-    return pa.concat_arrays(parts) if parts else pa.array([], pa.string())
+def _concat(parts: list) -> pa.Array:
+    """One array of the (chunked) arrays' values."""
+    chunks = [c for p in parts for c in (p.chunks if isinstance(p, pa.ChunkedArray) else [p])]
+    return pa.concat_arrays(chunks) if chunks else pa.array([], pa.string())
 
 
 def _stale_candidates(table, snapshot_id: int, version: str, keys: pa.Array, unique: dict[str, Candidate]):
@@ -107,7 +109,7 @@ def _stale_candidates(table, snapshot_id: int, version: str, keys: pa.Array, uni
 
     scan = table.scan(snapshot_id=snapshot_id, row_filter=NotEqualTo("feature_version", version))
     best: dict[str, tuple[str, str, int]] = {}
-    for batch in read_columns(table, [t.file.file_path for t in scan.plan_files()], STALE_COLUMNS):
+    for batch in chunked(read_columns(table, [t.file.file_path for t in scan.plan_files()], STALE_COLUMNS)):
         other = pc.fill_null(pc.not_equal(batch.column("feature_version"), version), True)
         rows = batch.filter(pc.and_(other, pc.is_in(batch.column("sha256"), value_set=keys)))
         for r in rows.to_pylist():
@@ -136,10 +138,29 @@ def data_files(table, snapshot_id: int | None) -> dict[str, int]:
 def keys_in_files(table, paths: list[str], version: str) -> set[str]:
     """sha256 of the rows of ``version`` in the given data files (two columns read)."""
     out: set[str] = set()
-    for batch in read_columns(table, paths, KEY_COLUMNS):
+    for batch in chunked(read_columns(table, paths, KEY_COLUMNS)):
         mask = pc.fill_null(pc.equal(batch.column("feature_version"), version), False)
         out.update(batch.column("sha256").filter(mask).to_pylist())
     return out
+
+
+def chunked(batches: Iterator[pa.RecordBatch], rows: int = 1 << 20) -> Iterator[pa.Table]:
+    """The batches regrouped into tables of about ``rows`` rows.
+
+    Why: ``pc.is_in`` builds its lookup table from the value set on every call; called on each
+    2,048-row group of a million-row store with 100,000 candidates that was 48 s of a 50 s
+    anti-join. A million keys (two short strings each) is ~80 MB: the memory stays bounded.
+    """
+    pending: list[pa.RecordBatch] = []
+    n = 0
+    for b in batches:
+        pending.append(b)
+        n += b.num_rows
+        if n >= rows:
+            yield pa.Table.from_batches(pending)
+            pending, n = [], 0
+    if pending:
+        yield pa.Table.from_batches(pending)
 
 
 _TYPES = {"sha256": pa.string(), "feature_version": pa.string(), "ingest_date": pa.date32(), "path": pa.string(),
