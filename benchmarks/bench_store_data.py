@@ -154,6 +154,8 @@ class TreeSampler:
                 t = p.cpu_times()
             except psutil.Error:
                 continue
+            # a process keeps the kind it was first seen with (an exiting one reads as "other")
+            kind = self._cpu.get(p.pid, (kind, 0.0))[0] if kind == "other" else kind
             mem[kind] = mem.get(kind, 0.0) + getattr(info, "pss", info.rss) / 2**20
             self._cpu[p.pid] = (kind, t.user + t.system)
         for kind, mb in mem.items():
