@@ -57,17 +57,37 @@ def _date(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _checked(field: str):
+    """An argparse type that runs the store's own check of one setting (one line when it fails)."""
+
+    def check(text: str) -> str:
+        from jobs.corpus.catalog import StoreConfig, StoreError, check_config
+
+        probe = {"store": "/probe", "catalog": None, field: text}
+        if field == "catalog":
+            probe["store"] = None
+        try:
+            check_config(StoreConfig(**probe))
+        except StoreError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return text
+
+    return check
+
+
 def _store_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("the store (one of --store or --catalog)")
-    g.add_argument("--store", metavar="DIR", help="folder of the embedded catalog (SQLite catalog.db + warehouse/)")
-    g.add_argument("--catalog", metavar="NAME", help="a pyiceberg catalog configured in .pyiceberg.yaml or "
-                   "PYICEBERG_CATALOG__NAME__* variables")
-    g.add_argument("--warehouse", metavar="URI",
+    which = g.add_mutually_exclusive_group(required=True)
+    which.add_argument("--store", metavar="DIR", type=_checked("store"),
+                       help="folder of the embedded catalog (SQLite catalog.db + warehouse/)")  # fmt: skip
+    which.add_argument("--catalog", metavar="NAME", type=_checked("catalog"), help="a pyiceberg catalog "
+                       "configured in .pyiceberg.yaml or PYICEBERG_CATALOG__NAME__* variables")  # fmt: skip
+    g.add_argument("--warehouse", metavar="URI", type=_checked("warehouse"),
                    help="where new tables' files go: s3://bucket/prefix or a path (default: the catalog's; "
                         "DIR/warehouse for --store)")  # fmt: skip
-    g.add_argument("--namespace", default="binfeat",
+    g.add_argument("--namespace", default="binfeat", type=_checked("namespace"),
                    help="namespace of the features and labels tables (default binfeat)")
-    g.add_argument("--s3-endpoint-url", metavar="URL",
+    g.add_argument("--s3-endpoint-url", metavar="URL", type=_checked("s3_endpoint_url"),
                    help="S3-compatible endpoint (MinIO, moto) for inputs, feeds and the warehouse; credentials come "
                         "from the environment or pyiceberg's configuration, never from the command line")  # fmt: skip
 

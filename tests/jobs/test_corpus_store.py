@@ -64,7 +64,7 @@ def test_update_rejects_bad_arguments_before_spark(tmp_path, capsys):
     (tmp_path / "in").mkdir()
     cases = [
         (["--date", "2026-13-01", "--incoming", str(tmp_path / "in"), "--store", str(tmp_path)], "bad date"),
-        (["--date", D1, "--incoming", str(tmp_path / "in")], "exactly one of --store"),
+        (["--date", D1, "--incoming", str(tmp_path / "in")], "one of the arguments --store --catalog is required"),
         (["--date", D1, "--incoming", str(tmp_path / "nope"), "--store", str(tmp_path)], "input not found"),
         (["--date", D1, "--incoming", str(tmp_path / "in"), "--store", str(tmp_path), "--max-error-share", "2"],
          "within [0, 1]"),
