@@ -171,7 +171,7 @@ def full_run_model(fulls: list[dict], days: list[dict]) -> dict[str, Any]:
     night_wall, night_cpu = med(days, "wall_s"), med(days, "cpu_s")
     n_small = fulls[0]["files"]["new"]
     n_new = days[0]["files"]["new"]
-    stored = min(d["files"]["rows"] - d["files"]["new"] for d in days)
+    stored = min(d["anti_join"]["rows_scanned"] for d in days)  # the rows each night anti-joined against
     total = stored + n_new
     per_wall = (night_wall - full_wall) / (n_new - n_small)
     per_cpu = (night_cpu - full_cpu) / (n_new - n_small)

@@ -35,7 +35,7 @@ def _nights(n: dict) -> list[str]:
     rows = [
         ["full run: the sample corpus into an empty store", f"{full['files']}", _f(full["wall_s"]),
          _f(full["cpu_s"]), _mem(full["runs"][-1]["peak_pss_mb"])],
-        [f"1% night into the {day['store_rows_before']:,}-row store", f"{day['new_files']:,}", _f(day["wall_s"]),
+        [f"1% night into a store of {day['store_rows_before']:,} rows", f"{day['new_files']:,}", _f(day["wall_s"]),
          _f(day["cpu_s"]), _mem(last["peak_pss_mb"])],
         ["full run over the same files (computed)", f"{est['files']:,}", _f(est["wall_s"], 0), _f(est["cpu_s"], 0), ""],
     ]  # fmt: skip
