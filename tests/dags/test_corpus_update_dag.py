@@ -251,6 +251,12 @@ def test_day2_appends_only_the_new_files(runs):
     extra = _event(run)
     assert (extra["date"], extra["rows"], extra["latest"]) == (DAY2, split.n_day1 + split.n_day2_new, True)
     assert extra["features_snapshot_id"] == state["describe"][DAY2]["features_snapshot_id"]
+    # A consumer reads what the event announces as docs/airflow.md shows (day 2 is kept to the end).
+    from jobs.corpus.catalog import StoreConfig
+    from jobs.corpus.read import read_as_of
+
+    got = read_as_of(extra["date"], cfg=StoreConfig(**extra["location"]), columns=["sha256", "label"])
+    assert {r["sha256"]: r["label"] for r in got.to_pylist()} == {s: r["label"] for s, r in rows.items()}
 
 
 def test_day2_labels_late_and_changed(runs):
