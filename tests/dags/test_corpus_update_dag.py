@@ -1,11 +1,13 @@
-"""The nightly DAG for real: ``dag.test()`` with local Spark on the Iceberg store over a two-day split,
-then day 2 again the supported way (a run with the ``date`` param), then the maintenance DAG.
+"""The nightly DAG for real: ``dag.test()`` with local Spark on the Iceberg store over a two-day split.
 
 The split (tests/dags/corpus_split.py, ``few=True``) is a handful of real executables: 6 small PE,
 ELF and Mach-O files of the sample corpus on day 1, 3 new ones on day 2 (plus two known copies and
 an in-day duplicate), with late and changed labels; every expected figure comes from the split.
 The extraction itself is tested on the whole corpus in tests/jobs/test_corpus_update.py: here it
-is what the DAG does with the store, date by date.
+is what the DAG does with the store, date by date. Two nights only: a re-run of a date (the ``date``
+param, the asset event's ``latest`` false) and the maintenance DAG run on the real services
+(tests/dags/test_real_services.py), and a re-run committing nothing is the job's own test
+(tests/jobs/test_corpus_update.py).
 
 Each ``dag.test()`` runs in its own subprocess (tests/dags/run_dag_test.py) with AIRFLOW_HOME in a
 temporary folder, so Airflow's settings and ORM never touch the pytest process; this process reads
@@ -41,7 +43,6 @@ TASKS = {"wait_for_incoming": "success", "update_corpus": "success", "corpus_pub
 # of files needs one Python worker, not the planned few (each costs a worker start on 2 cores).
 RUN_CONF: dict = {"partitions": 1}
 DEFAULT_MAX_ERROR_SHARE = 0.1
-RERUN_LOGICAL_DATE = "2026-11-30"
 COLUMNS = ["sha256", "md5", "status", "feature_version", "ingest_date", "run_id", "label", "family",
            "label_updated_at"]  # fmt: skip
 
@@ -151,21 +152,12 @@ def _run_all(root: Path) -> dict:
     subprocess.run([PYTHON, "-m", "airflow", "db", "migrate"], env=env, check=True, capture_output=True, timeout=600)
     out: dict = {"split": split, "store": store, "secrets": [secret, conn_secret], "key_id": key_id,
                  "timings": {"migrate": round(time.monotonic() - t0, 1)}}  # fmt: skip
-    # Day 2 again: the supported re-run, a run of another logical date with the `date` param.
-    nights = (("day1", DAY1, RUN_CONF), ("day2", DAY2, RUN_CONF),
-              ("day2_again", RERUN_LOGICAL_DATE, {**RUN_CONF, "date": DAY2}))  # fmt: skip
-    for key, logical, conf in nights:
+    for key, logical in (("day1", DAY1), ("day2", DAY2)):
         t = time.monotonic()
-        out[key] = _dag_test(env, DAG_ID, logical, conf)
+        out[key] = _dag_test(env, DAG_ID, logical, RUN_CONF)
         out["timings"][key] = round(time.monotonic() - t, 1)
         out[key]["metrics"] = _drain(statsd)
         out[key]["store"] = store_state(store)
-    # The maintenance DAG in the same Airflow: log rotation and the store's maintenance, keeping one day.
-    t = time.monotonic()
-    conf = {"log_retention_days": 1, "keep_days": 1, "orphan_age_hours": 0}
-    out["maintenance"] = _dag_test(env, "binfeat_maintenance", "2026-11-22", conf)
-    out["timings"]["maintenance"] = round(time.monotonic() - t, 1)
-    out["maintenance"]["store"] = store_state(store)
     statsd.close()
     out["task_logs"] = [p.read_text(errors="replace") for p in (root / "home" / "logs").rglob("*") if p.is_file()]
     print("timings (s):", out["timings"])
@@ -251,7 +243,7 @@ def test_day2_appends_only_the_new_files(runs):
     extra = _event(run)
     assert (extra["date"], extra["rows"], extra["latest"]) == (DAY2, split.n_day1 + split.n_day2_new, True)
     assert extra["features_snapshot_id"] == state["describe"][DAY2]["features_snapshot_id"]
-    # A consumer reads what the event announces as docs/airflow.md shows (day 2 is kept to the end).
+    # A consumer reads the date the event announces, as docs/airflow.md shows.
     from jobs.corpus.catalog import StoreConfig
     from jobs.corpus.read import read_as_of
 
@@ -276,19 +268,6 @@ def test_day2_labels_late_and_changed(runs):
     assert (rows[split.day2_new[0]]["label"], rows[split.day2_new[0]]["family"]) == ("malicious", "emotet")
 
 
-def test_rerunning_day2_adds_nothing(runs):
-    again = runs["day2_again"]
-    _check_run(again)
-    first, second = runs["day2"]["store"], again["store"]
-    assert second == first  # every date's description and rows, and every data file, as they were
-    assert again["metrics"]["binfeat.corpus.files.new"] == "0|g"
-    assert again["metrics"]["binfeat.corpus.files.extracted"] == "0|g"
-    # It announces day 2 again, the same snapshots, published by the first run (the re-run committed nothing).
-    extra = _event(again)
-    assert extra == _event(runs["day2"])
-    assert extra["run_id"] == runs["day2"]["result"]["run_id"] != again["result"]["run_id"]
-
-
 def _expected_metrics(exp: dict) -> dict[str, str]:
     # Every file figure but "unreadable", which is sent as errors.unreadable and only when non-zero.
     got = {f"binfeat.corpus.files.{k}": f"{v}|g" for k, v in exp["files"].items() if k != "unreadable"}
@@ -300,11 +279,8 @@ def _expected_metrics(exp: dict) -> dict[str, str]:
 
 def test_statsd_metrics_of_each_run(runs):
     split = runs["split"]
-    exp2 = split.expected[DAY2]
-    n_in = exp2["files"]["discovered"]
-    rerun = {**exp2, "files": {**exp2["files"], "known": n_in - exp2["files"]["duplicates_in_day"], "new": 0,
-                               "extracted": 0}, "bytes": {**exp2["bytes"], "extracted": 0}}  # fmt: skip
-    for key, exp in (("day1", split.expected[DAY1]), ("day2", exp2), ("day2_again", rerun)):
+    for key, date in (("day1", DAY1), ("day2", DAY2)):
+        exp = split.expected[date]
         metrics = runs[key]["metrics"]
         expected = _expected_metrics(exp)
         assert {k: metrics.get(k) for k in expected} == expected, key
@@ -315,18 +291,8 @@ def test_statsd_metrics_of_each_run(runs):
         assert "binfeat.corpus.errors.unreadable" not in metrics
 
 
-def test_maintenance_dag_keeps_the_newest_day(runs):
-    run = runs["maintenance"]
-    _check_run(run, {"delete_old_task_logs": "success", "maintain_corpus_store": "success"})
-    before, after = runs["day2_again"]["store"], run["store"]
-    assert after["describe"][DAY1] is None and after["as_of"][DAY1] is None  # keep_days=1: day 1's tag expired
-    assert after["describe"][DAY2] == before["describe"][DAY2]
-    assert after["as_of"][DAY2] == before["as_of"][DAY2]  # the corpus as of day 2 reads the same
-    assert after["files"] == before["files"]  # every data file is still referenced by day 2
-
-
 def test_no_credential_in_any_log(runs):
-    texts = [runs[k]["output"] for k in ("day1", "day2", "day2_again", "maintenance")] + runs["task_logs"]
+    texts = [runs[k]["output"] for k in ("day1", "day2")] + runs["task_logs"]
     assert any("Spark-Submit cmd" in t for t in texts)  # the logs we scan do hold the submit command
     assert any("binfeat.corpus_update run_id=" in t for t in texts)  # ...and the job's own output
     for secret in [*runs["secrets"], runs["key_id"]]:
