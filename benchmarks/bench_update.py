@@ -69,6 +69,7 @@ STAGE = Stage(
     notes=(
         "- **Corpus update**: `jobs.corpus.night.run_night` on the session already up: day 1 ingests the corpus "
         "minus held-out files into an empty Iceberg store (a full run); each later day ingests ~1% new files. "
-        "The store's own benchmarks (1M rows, a 100,000-file night, a year of nights) are the `store` stage.",
+        "The store's own benchmarks (1M rows, a 100,000-file night, a year of nights) run apart: "
+        "`python -m benchmarks.bench_store` (BENCHMARKS.md, \"Corpus store\").",
     ),
 )
