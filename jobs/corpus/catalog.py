@@ -179,10 +179,9 @@ def ensure_namespace(catalog, namespace: str) -> None:
     process inserted it between its check and its insert) a database IntegrityError."""
     if catalog.namespace_exists(namespace):
         return
-    from pyiceberg.exceptions import NamespaceAlreadyExistsError
     try:
         catalog.create_namespace(namespace)
-    except NamespaceAlreadyExistsError:
+    except Exception:  # NamespaceAlreadyExistsError, or the database's own IntegrityError
         if not catalog.namespace_exists(namespace):
             raise
 
@@ -201,10 +200,11 @@ def create_or_load(catalog, ident: tuple[str, str], create: Callable[[], None]):
         return catalog.load_table(ident)
     except NoSuchTableError:
         pass
-    from pyiceberg.exceptions import TableAlreadyExistsError
+    from pyiceberg.exceptions import CommitFailedException, TableAlreadyExistsError
+
     try:
         create()
-    except TableAlreadyExistsError:
+    except (TableAlreadyExistsError, CommitFailedException):
         try:
             return catalog.load_table(ident)
         except NoSuchTableError:

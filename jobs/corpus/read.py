@@ -2,10 +2,12 @@
 
 As of D (see :mod:`jobs.corpus.tags`): the ``features`` rows of the snapshot tagged ``corpus-D``
 with ``ingest_date <= D`` and D's feature version, left-joined by sha256 with the ``labels``
-snapshot tagged ``corpus-D``. Every data file holds one feature version and one ingest date (the
-partition), so pyiceberg's plan for those two filters *is* the set of rows: the files are read
-whole (the columns asked for), here with pyarrow and elsewhere by DuckDB, polars or Spark
-(:func:`plan_as_of`), and the row count is checked against D's record.
+snapshot tagged ``corpus-D``. Read rows have the contract's types, ``vector`` included (stored
+as a list, read back as the fixed-size list of the version's width). Every data file holds one
+feature version and one ingest date (the partition), so pyiceberg's plan for those two filters
+*is* the set of rows: the files are read whole (the columns asked for), here with pyarrow and
+elsewhere by DuckDB, polars or Spark (:func:`plan_as_of`), and the row count is checked against
+D's record.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from jobs.corpus.catalog import StoreConfig, StoreError, Tables, open_tables
-from jobs.corpus.schema import conform, features_schema, labels_schema
+from jobs.corpus.schema import VECTOR, conform, features_schema, labels_schema
 from jobs.corpus.tags import check_date, published_dates, read_record, tag_snapshot_id
 
 # Label columns in a joined row (labels' source/updated_at renamed: a feature row has neither).
@@ -138,11 +140,15 @@ def iter_as_of(
     types = features_schema_of(tables)
     out_schema = pa.schema([types.field(c) if c in types.names else stored.field(c) for c in read_cols])
     labels = labels_as_of(tables, at) if label_cols else None
+    fixed = fixed_vector_type(tables.features, at.feature_version) if VECTOR in read_cols else None
     seen = 0
     for path in sorted(t.file.file_path for t in _single_version_files(tables.features, at.features_snapshot_id,
                                                                          date, at.feature_version)):  # fmt: skip
         for batch in _read_file(tables.features, path, read_cols):
             table = conform(batch, out_schema)
+            if fixed is not None:
+                i = table.schema.get_field_index(VECTOR)
+                table = table.set_column(i, pa.field(VECTOR, fixed), table.column(i).cast(fixed, safe=True))
             seen += table.num_rows
             if labels is not None:
                 idx = pc.index_in(table.column("sha256"), value_set=labels.column("sha256"))
@@ -151,6 +157,14 @@ def iter_as_of(
             yield table.select(columns) if columns else table
     if seen != at.rows:
         raise StoreError(f"read {seen} rows as of {date}, its record says {at.rows}: the store is damaged")
+
+
+def fixed_vector_type(table, feature_version: str) -> pa.DataType | None:
+    """The contract's ``fixed_size_list<float32>[width]`` of a version's vector, from the table's
+    ``binfeat.vector.<fv>.width`` property (None without it): read back as extract writes it, so that
+    a store read and an extract output are one schema (``pa.concat_tables`` of the two works)."""
+    width = table.metadata.properties.get(f"binfeat.vector.{feature_version}.width")
+    return pa.list_(pa.field("item", pa.float32()), int(width)) if width else None
 
 
 def _read_file(table, path: str, columns: list[str]) -> Iterator[pa.RecordBatch]:

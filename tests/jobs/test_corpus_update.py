@@ -177,7 +177,7 @@ def test_rows_equal_extracts_own_and_the_schema_is_the_contracts(nights):
     assert tables.features.metadata.properties[f"binfeat.vector.{version}.width"] == str(vector.list_size)
     want = {f.name: stored_vector if f.name == "vector" else f.type for f in contract}
     stored = read_as_of(nights["DAY1"], tables=tables, columns=contract.names)
-    assert {f.name: f.type for f in stored.schema} == want
+    assert stored.schema == contract  # as read: the contract's schema, the vector fixed-size again
     for path in nights["files_after_day1"]:  # as the executors wrote them
         on_disk = pq.read_schema(path)
         assert on_disk.names == [*contract.names, "ingest_date", "run_id"]
@@ -192,6 +192,8 @@ def test_rows_equal_extracts_own_and_the_schema_is_the_contracts(nights):
     for path, row in want_rows.items():
         for col in contract.names:
             assert got_rows[path][col] == row[col], (path, col)
+    both = pa.concat_tables([pa.Table.from_batches([ours]), stored])  # one schema: no promotion needed
+    assert both.num_rows == 2 * len(paths) and both.schema == contract
 
 
 def test_a_failed_run_commits_nothing(nights, tmp_path, capsys):

@@ -211,8 +211,8 @@ def test_a_503_and_a_stalled_body_are_ridden_out(moto, creds):
 
 
 def test_labels_feed_and_corpus_hashing_read_through_cut_bodies(moto, creds):
-    from jobs.corpus_labels import read_labels
-    from jobs.corpus_update import sha256_of
+    from jobs.corpus.feed import read_labels
+    from jobs.corpus.hashing import sha256_of
 
     bucket = "labels-and-hashes"
     rng = random.Random(16)
