@@ -128,35 +128,69 @@ def _columns(stored: pa.Schema, columns: list[str] | None) -> tuple[list[str], l
     return [c for c in columns if c in stored.names], [c for c in columns if c in JOINED_LABELS]
 
 
-def iter_as_of(
-    date: str, *, cfg: StoreConfig | None = None, tables: Tables | None = None, columns: list[str] | None = None
-) -> Iterator[pa.Table]:
-    """The corpus as of D, a table per batch: the requested columns, labels joined by sha256."""
-    tables = tables or open_tables(_need(cfg))
+@dataclass(frozen=True)
+class Reading:
+    """How to read the corpus as of D: the feature columns read, the label columns joined, and the
+    schema of the batches (known before any data file is opened)."""
+
+    at: AsOf
+    read_cols: list[str]
+    label_cols: list[str]
+    schema: pa.Schema
+    out_columns: list[str] | None
+
+
+def plan_reading(tables: Tables, date: str, columns: list[str] | None = None) -> Reading:
+    """What :func:`iter_as_of` reads and yields for D; StoreError for an unpublished D or an unknown column."""
     at = as_of(tables, date)
     stored = snapshot_schema(tables.features, at.features_snapshot_id)
     feats, label_cols = _columns(stored, columns)
     read_cols = feats if "sha256" in feats or not label_cols else ["sha256", *feats]
     types = features_schema_of(tables)
-    out_schema = pa.schema([types.field(c) if c in types.names else stored.field(c) for c in read_cols])
-    labels = labels_as_of(tables, at) if label_cols else None
-    fixed = fixed_vector_type(tables.features, at.feature_version) if VECTOR in read_cols else None
+    fixed = fixed_vector_type(tables.features, at.feature_version)
+    fields = [pa.field(VECTOR, fixed) if c == VECTOR and fixed is not None
+              else types.field(c) if c in types.names else stored.field(c) for c in read_cols]
+    labels = labels_schema()
+    fields += [pa.field(c, labels.field(JOINED_LABELS[c]).type) for c in label_cols]
+    schema = pa.schema(fields)
+    if columns:
+        schema = pa.schema([schema.field(c) for c in columns])
+    return Reading(at, read_cols, label_cols, schema, columns or None)
+
+
+def iter_as_of(
+    date: str, *, cfg: StoreConfig | None = None, tables: Tables | None = None, columns: list[str] | None = None
+) -> Iterator[pa.Table]:
+    """The corpus as of D, a table per batch: the requested columns, labels joined by sha256."""
+    tables = tables or open_tables(_need(cfg))
+    yield from iter_reading(tables, plan_reading(tables, date, columns))
+
+
+def iter_reading(tables: Tables, reading: Reading) -> Iterator[pa.Table]:
+    """The tables of a planned reading, each with exactly ``reading.schema``."""
+    at = reading.at
+    labels = labels_as_of(tables, at) if reading.label_cols else None
+    read_schema = pa.schema([reading_field(reading, tables, c) for c in reading.read_cols])
     seen = 0
     for path in sorted(t.file.file_path for t in _single_version_files(tables.features, at.features_snapshot_id,
-                                                                         date, at.feature_version)):  # fmt: skip
-        for batch in _read_file(tables.features, path, read_cols):
-            table = conform(batch, out_schema)
-            if fixed is not None:
-                i = table.schema.get_field_index(VECTOR)
-                table = table.set_column(i, pa.field(VECTOR, fixed), table.column(i).cast(fixed, safe=True))
+                                                                         at.date, at.feature_version)):  # fmt: skip
+        for batch in _read_file(tables.features, path, reading.read_cols):
+            table = conform(batch, read_schema)
             seen += table.num_rows
             if labels is not None:
                 idx = pc.index_in(table.column("sha256"), value_set=labels.column("sha256"))
-                for out_name in label_cols:
+                for out_name in reading.label_cols:
                     table = table.append_column(out_name, labels.column(JOINED_LABELS[out_name]).take(idx))
-            yield table.select(columns) if columns else table
+            yield table.select(reading.out_columns) if reading.out_columns else table
     if seen != at.rows:
-        raise StoreError(f"read {seen} rows as of {date}, its record says {at.rows}: the store is damaged")
+        raise StoreError(f"read {seen} rows as of {at.date}, its record says {at.rows}: the store is damaged")
+
+
+def reading_field(reading: Reading, tables: Tables, name: str) -> pa.Field:
+    """The output field of feature column ``name`` (also when ``sha256`` is read only for the join)."""
+    if name in reading.schema.names:
+        return reading.schema.field(name)
+    return features_schema_of(tables).field(name)
 
 
 def fixed_vector_type(table, feature_version: str) -> pa.DataType | None:
