@@ -11,12 +11,18 @@ change is scoped to that try and undone when it ends.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from urllib.parse import urlsplit
 
 CREDENTIAL_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+PYICEBERG_PREFIX = "PYICEBERG_CATALOG__"
+# A pyiceberg setting whose last name part holds one of these is a secret (s3.secret-access-key,
+# s3.session-token, credential, token, client.access-key-id, ...); its value is masked in task logs.
+SECRET_WORDS = ("SECRET", "TOKEN", "CREDENTIAL", "PASSWORD", "ACCESS_KEY", "ACCESS-KEY")
 
 
 def aws_environment(conn_id: str | None) -> dict[str, str]:
@@ -46,13 +52,32 @@ def aws_environment(conn_id: str | None) -> dict[str, str]:
     return env
 
 
+def environment_secrets(environ: Mapping[str, str] | None = None) -> list[str]:
+    """The credential values in an environment: the AWS keys, and pyiceberg catalog settings
+    (``PYICEBERG_CATALOG__<NAME>__<KEY>``) whose key names a secret, or a password inside a URI
+    (a SQL catalog's ``postgresql://user:password@host/db``)."""
+    environ = os.environ if environ is None else environ
+    out = [environ[k] for k in CREDENTIAL_VARIABLES if environ.get(k)]
+    for key, value in environ.items():
+        if not key.startswith(PYICEBERG_PREFIX) or not value:
+            continue
+        setting = key.rsplit("__", 1)[-1].upper()
+        if any(word in setting for word in SECRET_WORDS):
+            out.append(value)
+        elif "://" in value:
+            with contextlib.suppress(ValueError):
+                password = urlsplit(value).password
+                if password:
+                    out.append(password)
+    return out
+
+
 def mask_environment_credentials() -> None:
     """Register the credentials already in this process's environment with the secrets masker."""
     from airflow.sdk.log import mask_secret
 
-    for key in CREDENTIAL_VARIABLES:
-        if os.environ.get(key):
-            mask_secret(os.environ[key])
+    for value in environment_secrets():
+        mask_secret(value)
 
 
 def spark_bin_dir(explicit: str | None = None) -> str | None:

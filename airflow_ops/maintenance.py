@@ -1,4 +1,4 @@
-"""What the maintenance DAG's tasks do: task-log rotation and corpus-store maintenance.
+"""What the maintenance DAG's tasks do: task-log rotation and the Iceberg corpus store's maintenance.
 
 Both run inside an Airflow task, which Airflow 3 isolates from the metadata database: nothing here
 may touch it. Cleaning the metadata database is a command for the scheduler host instead
@@ -8,9 +8,14 @@ may touch it. Cleaning the metadata database is a command for the scheduler host
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import time
 from typing import Any
+
+from airflow_ops.environment import aws_environment, mask_environment_credentials, process_environment
+
+log = logging.getLogger("binfeat.airflow")
 
 
 def delete_old_files(folder: str, days: int) -> dict[str, Any]:
@@ -50,11 +55,38 @@ def delete_old_task_logs(days: int, base_log_folder: str | None = None) -> dict[
     return delete_old_files(base_log_folder, days)
 
 
-def maintain_corpus_store(store: str, keep: int) -> dict[str, Any]:
-    """The corpus store's own maintenance: keep the newest ``keep`` snapshots, drop orphaned data
-    and the staging left by killed runs. A store that does not exist yet is left alone."""
-    if not os.path.isdir(store):
-        return {"store": store, "skipped": "no store yet"}
-    from jobs.corpus_store import CorpusStore  # the store's maintenance entry point (no Spark)
+def maintain_corpus_store(
+    *,
+    store: str | None = None,
+    catalog: str | None = None,
+    warehouse: str | None = None,
+    namespace: str | None = "binfeat",
+    s3_endpoint_url: str | None = None,
+    keep_days: int = 14,
+    orphan_age_hours: float = 72.0,
+    compact: bool = True,
+    aws_conn_id: str | None = None,
+) -> dict[str, Any]:
+    """One maintenance pass of the Iceberg corpus store (``jobs.corpus.maintenance.maintain_store``):
+    keep ``keep_days`` days of dates and snapshots, remove orphan files older than
+    ``orphan_age_hours`` (a killed night's), compact past partitions unless ``compact`` is False.
 
-    return CorpusStore(store).apply_retention(int(keep))
+    It touches the catalog and the warehouse only, never Airflow's database. A store without the
+    corpus tables yet (no night has run) is left alone, and an embedded one is not created. S3 keys
+    for the warehouse come from the connection ``aws_conn_id`` names, else the worker's AWS chain.
+    """
+    from jobs.corpus.catalog import CATALOG_FILE, FEATURES, StoreConfig, open_catalog
+    from jobs.corpus.maintenance import maintain_store
+
+    where = {"store": store or None, "catalog": catalog or None, "warehouse": warehouse or None,
+             "namespace": namespace or "binfeat", "s3_endpoint_url": s3_endpoint_url or None}  # fmt: skip
+    if where["store"] and not where["catalog"] and not os.path.exists(os.path.join(where["store"], CATALOG_FILE)):
+        return {"store": where["store"], "skipped": "no store yet"}
+    mask_environment_credentials()
+    with process_environment(aws_environment(aws_conn_id)):
+        cfg = StoreConfig(**where)
+        if not open_catalog(cfg).table_exists(cfg.identifier(FEATURES)):
+            log.warning("no corpus tables in the %s yet: nothing to maintain", cfg.describe())
+            return {"store": cfg.describe(), "skipped": "no corpus tables yet"}
+        return maintain_store(**where, keep_days=int(keep_days), orphan_age_hours=float(orphan_age_hours),
+                              compact=bool(compact))  # fmt: skip

@@ -117,10 +117,18 @@ class SparkJobOperator(SparkSubmitOperator):
 
 
 class CorpusUpdateOperator(SparkJobOperator):
-    """``binfeat corpus update`` for one date: add the day's files, publish the day's snapshot.
+    """``binfeat corpus update`` for one date: append the day's new files to the Iceberg corpus,
+    upsert the day's labels and publish the date (tag ``corpus-D``).
 
-    ``job_args`` are the options of ``binfeat corpus update --help`` by name, e.g.
-    ``{"date": "{{ ds }}", "incoming": ..., "store": ..., "max_error_share": 0.1}``.
+    ``job_args`` are the options of ``binfeat corpus update --help`` by name: ``date``,
+    ``incoming``, where the corpus lives (``store`` for the embedded catalog or ``catalog`` for a
+    pyiceberg catalog configured on the workers, and ``warehouse``, ``namespace``,
+    ``s3_endpoint_url``), ``labels``, ``allow_missing_labels``, ``allow_missing_incoming``,
+    ``max_error_share``, ``partitions``, ``statsd_host``/``statsd_port``, e.g.
+    ``{"date": "{{ ds }}", "incoming": ..., "catalog": "{{ var.value.binfeat_catalog }}",
+    "warehouse": "s3://corpus/binfeat", "max_error_share": 0.1}``. Like every value there,
+    ``catalog`` and ``warehouse`` are templated; the job's parser checks them (exactly one of
+    ``store`` and ``catalog``).
     """
 
     job = CORPUS_UPDATE

@@ -1,8 +1,8 @@
-"""Sensors of the nightly DAG: the day's input has arrived; the day's snapshot is published.
+"""Sensors of the nightly DAG: the day's input has arrived; the day's corpus is published.
 
-:class:`SnapshotPublishedSensor` reads ``<store>/snapshots/<date>.json``, the manifest the corpus
-store writes last and atomically (the layout is restated here so that a DAG file never imports the
-jobs package), and puts what a consumer needs into the Asset event.
+:class:`CorpusPublishedSensor` asks the Iceberg store whether the date's tag ``corpus-D`` and its
+record exist (table metadata only, no data file, no Spark; the ``jobs`` package is imported when it
+looks, never when a DAG file is parsed) and puts what a consumer needs into the Asset event.
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Asset, BaseSensorOperator, PokeReturnValue
 
-from airflow_ops.environment import aws_environment
+from airflow_ops.environment import aws_environment, mask_environment_credentials, process_environment
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-MANIFEST_FORMAT = "binfeat-corpus-snapshot/1"
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+DEFAULT_NAMESPACE = "binfeat"
 
 
 def check_run_date(date: object) -> str:
@@ -35,17 +35,33 @@ def check_run_date(date: object) -> str:
     return date
 
 
-def manifest_path(store: str, date: str) -> str:
-    return os.path.join(store, "snapshots", f"{date}.json")
+def describe_published(
+    date: str,
+    *,
+    store: str | None = None,
+    catalog: str | None = None,
+    warehouse: str | None = None,
+    namespace: str = DEFAULT_NAMESPACE,
+    s3_endpoint_url: str | None = None,
+) -> dict[str, Any] | None:
+    """None until ``date`` is published in the store, then what it holds (the store's own
+    ``describe_date``) and ``latest``: no published date is later (a re-run of an older date is not).
 
+    An embedded store that does not exist yet is not published (and is not created here).
+    """
+    from jobs.corpus.catalog import CATALOG_FILE, FEATURES, StoreConfig, open_catalog
+    from jobs.corpus.tags import describe_date, published_dates
 
-def published_dates(store: str) -> list[str]:
-    """Dates with a published snapshot, oldest first."""
-    try:
-        names = os.listdir(os.path.join(store, "snapshots"))
-    except FileNotFoundError:
-        return []
-    return sorted(n[:-5] for n in names if n.endswith(".json") and _DATE.match(n[:-5]))
+    if store and not catalog and not os.path.exists(os.path.join(store, CATALOG_FILE)):
+        return None
+    where = {"store": store, "catalog": catalog, "warehouse": warehouse, "namespace": namespace,
+             "s3_endpoint_url": s3_endpoint_url}  # fmt: skip
+    info = describe_date(date, **where)
+    if info is None:
+        return None
+    cfg = StoreConfig(**where)
+    later = [d for d in published_dates(open_catalog(cfg).load_table(cfg.identifier(FEATURES))) if d > date]
+    return {**info, "latest": not later}
 
 
 class IncomingReadySensor(BaseSensorOperator):
@@ -110,59 +126,81 @@ class IncomingReadySensor(BaseSensorOperator):
         return bool(reply.get("KeyCount"))
 
 
-class SnapshotPublishedSensor(BaseSensorOperator):
-    """Check that the snapshot of ``date`` is published; push a short description of it to XCom.
+class CorpusPublishedSensor(BaseSensorOperator):
+    """Check that the corpus as of ``date`` is published (its tag ``corpus-D`` and record exist);
+    push what it holds to XCom and, with ``outlets=[CORPUS_FEATURES]``, into the Asset event.
 
-    With ``outlets=[CORPUS_SNAPSHOT]`` the Asset event's extra carries the snapshot's ``date``,
-    ``manifest``, ``rows``, ``feature_version``, ``label_coverage``, ``run_id``, ``publish_id`` and
-    ``latest`` (no published snapshot has a later date). A re-run of an older date announces that
-    older snapshot again, after newer ones: a consumer reads ``date`` (and ``latest``), never the
-    event's own timestamp, to know which corpus it got.
+    The event's extra: ``date``, ``tag``, ``table``, ``labels_table``, ``rows`` (as of the date),
+    ``feature_version``, ``labelled_rows``, ``label_coverage``, ``features_snapshot_id``,
+    ``labels_snapshot_id``, ``run_id`` (the run that published it), ``committed_at``, ``latest``
+    (no published date is later) and ``location`` (``store``, ``catalog``, ``warehouse``,
+    ``namespace``, ``s3_endpoint_url``: ``jobs.corpus.catalog.StoreConfig(**location)`` opens it).
+    A re-run of an older date announces that date again, after newer ones: a consumer reads
+    ``date`` (and ``latest``), never the event's own timestamp, to know which corpus it got.
 
-    :param store: the corpus store folder (templated).
-    :param date: the snapshot date, YYYY-MM-DD (templated; default ``{{ ds }}``).
-    :param min_rows: fail the check when the snapshot has fewer rows (templated).
+    :param date: the date, YYYY-MM-DD (templated; default ``{{ ds }}``).
+    :param store: folder of the embedded catalog, or None with ``catalog`` (templated).
+    :param catalog: a pyiceberg catalog configured on the workers (templated).
+    :param warehouse: the tables' warehouse, as given to the job (templated).
+    :param namespace: the tables' namespace (templated; default binfeat).
+    :param s3_endpoint_url: S3-compatible endpoint of an ``s3://`` warehouse (templated).
+    :param aws_conn_id: connection with S3 keys for the warehouse; default: the worker's AWS chain
+        (templated).
+    :param min_rows: fail the check when fewer rows are published as of the date (templated).
     """
 
-    template_fields: Sequence[str] = ("store", "date", "min_rows")
+    template_fields: Sequence[str] = ("date", "store", "catalog", "warehouse", "namespace", "s3_endpoint_url",
+                                      "aws_conn_id", "min_rows")  # fmt: skip
 
-    def __init__(self, *, store: str, date: str = "{{ ds }}", min_rows: int | str = 1, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        date: str = "{{ ds }}",
+        store: str | None = None,
+        catalog: str | None = None,
+        warehouse: str | None = None,
+        namespace: str | None = DEFAULT_NAMESPACE,
+        s3_endpoint_url: str | None = None,
+        aws_conn_id: str | None = None,
+        min_rows: int | str = 1,
+        **kwargs: Any,
+    ) -> None:
         kwargs.setdefault("mode", "reschedule")
         kwargs.setdefault("poke_interval", 60)
         kwargs.setdefault("render_template_as_native_obj", True)
         super().__init__(**kwargs)
-        self.store = store
         self.date = date
+        self.store = store
+        self.catalog = catalog
+        self.warehouse = warehouse
+        self.namespace = namespace
+        self.s3_endpoint_url = s3_endpoint_url
+        self.aws_conn_id = aws_conn_id
         self.min_rows = min_rows
+
+    def location(self) -> dict[str, Any]:
+        """Where the corpus lives, as rendered (None for what is not set)."""
+        return {
+            "store": self.store or None,
+            "catalog": self.catalog or None,
+            "warehouse": self.warehouse or None,
+            "namespace": self.namespace or DEFAULT_NAMESPACE,
+            "s3_endpoint_url": self.s3_endpoint_url or None,
+        }
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
         date = check_run_date(self.date)
-        store = str(self.store)
-        path = manifest_path(store, date)
-        try:
-            with open(path, encoding="utf-8") as fh:
-                manifest = json.load(fh)
-        except FileNotFoundError:
-            self.log.info("snapshot %s not published yet (%s)", date, path)
+        where = self.location()
+        mask_environment_credentials()
+        with process_environment(aws_environment(self.aws_conn_id)):
+            info = describe_published(date, **where)
+        if info is None:
+            self.log.info("corpus-%s not published yet (%s)", date, where["catalog"] or where["store"])
             return False
-        except (OSError, json.JSONDecodeError) as exc:
-            raise RuntimeError(f"snapshot manifest {path} is unreadable: {exc}") from None
-        if manifest.get("format") != MANIFEST_FORMAT or manifest.get("date") != date:
-            raise RuntimeError(f"{path} is not a binfeat snapshot manifest for {date}")
-        rows = int(manifest.get("rows", {}).get("total", 0))
-        if rows < int(self.min_rows):
-            raise RuntimeError(f"snapshot {date} has {rows} rows, fewer than min_rows={self.min_rows}")
-        info = {
-            "date": date,
-            "manifest": path,
-            "rows": rows,
-            "feature_version": manifest.get("feature_version"),
-            "label_coverage": manifest.get("labels", {}).get("coverage"),
-            "run_id": manifest.get("run_id"),
-            "publish_id": manifest.get("publish_id"),
-            "latest": all(d <= date for d in published_dates(store)),
-        }
-        self.log.info("snapshot %s published: %s", date, json.dumps(info, sort_keys=True))
+        if int(info["rows"]) < int(self.min_rows):
+            raise RuntimeError(f"corpus-{date} has {info['rows']} rows, fewer than min_rows={self.min_rows}")
+        info["location"] = where
+        self.log.info("corpus-%s published: %s", date, json.dumps(info, sort_keys=True))
         for outlet in self.outlets or []:
             if isinstance(outlet, Asset):
                 context["outlet_events"][outlet].extra = info

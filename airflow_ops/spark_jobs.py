@@ -14,7 +14,7 @@ from importlib.util import find_spec
 
 
 def corpus_update_parser() -> argparse.ArgumentParser:
-    """``binfeat corpus update``'s own argument parser."""
+    """``binfeat corpus update``'s own argument parser (``jobs.corpus.cli``, through its application file)."""
     from jobs.corpus_update import build_parser
 
     return build_parser()
@@ -22,7 +22,7 @@ def corpus_update_parser() -> argparse.ArgumentParser:
 
 def extract_parser() -> argparse.ArgumentParser:
     """``binfeat extract``'s own argument parser (the one place that knows where it lives)."""
-    from jobs.extract_features import build_parser
+    from jobs.extract_cli import build_parser
 
     return build_parser()
 

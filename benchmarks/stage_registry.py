@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from benchmarks import (
     bench_ember,
+    bench_ember_whole,
     bench_fuzz,
     bench_kernels,
     bench_per_file,
@@ -28,6 +29,7 @@ STAGES = check_registry(
     (
         bench_kernels.STAGE,
         bench_ember.STAGE,
+        bench_ember_whole.STAGE,
         bench_structure.STAGE,
         bench_whole.STAGE,
         bench_per_file.STAGE,

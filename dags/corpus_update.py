@@ -2,14 +2,17 @@
 
 ``wait_for_incoming`` waits (in reschedule mode, freeing its worker slot) for the day's files and
 skips the day cleanly when they never come, so later days still run; ``update_corpus``
-spark-submits ``binfeat corpus update`` for the day (only new files are extracted; the day's
-snapshot is published atomically); ``snapshot_published`` checks the manifest and emits the
-``binfeat_corpus_snapshot`` asset event, whose extra says which date it announces.
+spark-submits ``binfeat corpus update`` for the day (the day's new files are appended to the
+Iceberg table ``binfeat.features``, its labels upserted, the date tagged ``corpus-D`` in one
+atomic commit); ``corpus_published`` checks the date's tag and emits the ``binfeat.features``
+asset event, whose extra says which date it announces and where the tables are.
 
-Nights are not chained (no ``depends_on_past``): a failed or skipped night does not block the next,
-and clearing an earlier date while a later run is active cannot deadlock. ``max_active_runs=1``
-keeps two nights from writing the store at once. Re-run a date with a manual run and the ``date``
-param (a second run with the same logical date is refused by Airflow).
+Nights are not chained (no ``depends_on_past``): each night appends what the table does not hold
+yet, so nights need not run in order, a failed or skipped night does not block the next, and
+clearing an earlier date while a later run is active cannot deadlock. ``max_active_runs=1`` keeps
+two nights of this DAG from committing at once (the store would also survive it: one retries).
+Re-run a date with a manual run and the ``date`` param (a second run with the same logical date is
+refused by Airflow); a re-run adds no row.
 
 This file must import fast and never import pyspark or the jobs package: the DAG processor parses
 it often. Templates render natively: Params keep their types on the command line.
@@ -24,44 +27,14 @@ import pendulum
 from airflow.sdk import DAG, AsyncCallback, DeadlineAlert, DeadlineReference, Param
 from airflow.timetables.interval import CronDataIntervalTimetable
 
-from airflow_ops import CORPUS_SNAPSHOT, CorpusUpdateOperator, IncomingReadySensor, SnapshotPublishedSensor
+from airflow_ops import CORPUS_FEATURES, CorpusPublishedSensor, CorpusUpdateOperator, IncomingReadySensor
+from airflow_ops.variables import DATE, store_settings, under_root, variable
 
-# Deployment settings are Airflow Variables, read when a task runs (never at parse time).
-# name -> (default, meaning); docs/airflow.md has the same table.
-VARIABLES = {
-    "binfeat_store": ("/data/binfeat/store", "corpus store folder (shared filesystem)"),
-    "binfeat_incoming_root": ("/data/binfeat/incoming", "the day's files are in <root>/<YYYY-MM-DD>"),
-    "binfeat_labels_root": ("/data/binfeat/labels", "the day's labels feed is in <root>/<YYYY-MM-DD>"),
-    "binfeat_s3_endpoint_url": ("", "S3-compatible endpoint for s3:// incoming/labels; empty: AWS"),
-    "binfeat_aws_conn_id": ("", "Airflow connection with S3 keys (login/password); empty: worker env"),
-    "binfeat_statsd_host": ("", "StatsD host for the job's summary metrics; empty: off"),
-    "binfeat_statsd_port": ("8125", "StatsD port"),
-}
-
-
-def _var(name: str) -> str:
-    """Jinja for a Variable with its default; an empty value renders as None (option left out)."""
-    default = VARIABLES[name][0]
-    return "{{ var.value.get('" + name + "', '" + default + "') or None }}"
-
-
-def _under_root(variable: str, param: str) -> str:
-    """Jinja for the param's value, else <Variable>/<date>."""
-    default = VARIABLES[variable][0]
-    return (
-        "{{ params." + param + " or (var.value.get('" + variable + "', '" + default + "') ~ '/' ~ "
-        "(params.date or ds | default(None))) }}"
-    )
-
-
-# The snapshot date: the `date` param, else the run's logical date (a manual run without a logical
-# date and without the param renders None, which the first task reports in one line).
-DATE = "{{ params.date or ds | default(None) }}"
-STORE = _var("binfeat_store")
-INCOMING = _under_root("binfeat_incoming_root", "incoming")
-LABELS = _under_root("binfeat_labels_root", "labels")
-S3_ENDPOINT = _var("binfeat_s3_endpoint_url")
-AWS_CONN = _var("binfeat_aws_conn_id")
+# Deployment settings are Airflow Variables (airflow_ops.variables), read when a task runs.
+WHERE = store_settings()  # store or catalog, warehouse, namespace, S3 endpoint: the same for every task
+INCOMING = under_root("binfeat_incoming_root", "incoming")
+LABELS = under_root("binfeat_labels_root", "labels")
+AWS_CONN = variable("binfeat_aws_conn_id")
 
 default_args = {
     "owner": "binfeat",
@@ -95,12 +68,12 @@ DEADLINE = (
 
 with DAG(
     dag_id="binfeat_corpus_update",
-    description="Nightly incremental binfeat corpus update and snapshot publication",
+    description="Nightly append-only binfeat corpus update on Apache Iceberg, one tag per date",
     # Interval [D 00:00, D+1 00:00) runs just after midnight UTC and processes day D ({{ ds }} = D).
     schedule=CronDataIntervalTimetable("@daily", timezone="UTC"),
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
-    max_active_runs=1,  # one night writes the store at a time
+    max_active_runs=1,  # one night commits at a time
     render_template_as_native_obj=True,  # Params keep their types (numbers, booleans, None)
     default_args=default_args,
     deadline=DEADLINE,
@@ -109,7 +82,8 @@ with DAG(
             None,
             type=["null", "string"],
             format="date",
-            description="Snapshot date YYYY-MM-DD; default: the run's logical date (ds)",
+            description="The date to publish, YYYY-MM-DD (its new files' ingest date and the tag corpus-DATE); "
+            "default: the run's logical date (ds)",
         ),
         "incoming": Param(
             None,
@@ -129,7 +103,6 @@ with DAG(
             maximum=1,
             description="Fail when more extracted rows than this share have status error",
         ),
-        "keep_snapshots": Param(14, type="integer", minimum=1, description="Snapshots to keep"),
         "partitions": Param(
             None,
             type=["null", "integer"],
@@ -139,7 +112,7 @@ with DAG(
         "allow_missing_incoming": Param(
             False,
             type="boolean",
-            description="Do not wait for the day's files; publish a snapshot even when they are missing",
+            description="Do not wait for the day's files; publish the date even when they are missing",
         ),
     },
     tags=["binfeat"],
@@ -150,7 +123,7 @@ with DAG(
         location=INCOMING,
         date=DATE,
         allow_missing="{{ params.allow_missing_incoming }}",
-        s3_endpoint_url=S3_ENDPOINT,
+        s3_endpoint_url=WHERE["s3_endpoint_url"],
         aws_conn_id=AWS_CONN,
         mode="reschedule",
         poke_interval=INCOMING_POKE_S,
@@ -164,26 +137,25 @@ with DAG(
         job_args={
             "date": DATE,
             "incoming": INCOMING,
-            "store": STORE,
+            **WHERE,  # --store DIR or --catalog NAME, --warehouse, --namespace, --s3-endpoint-url
             "labels": LABELS,
             "allow_missing_labels": True,  # a day without a labels feed is normal
             "allow_missing_incoming": "{{ params.allow_missing_incoming }}",
             "max_error_share": "{{ params.max_error_share }}",
-            "keep": "{{ params.keep_snapshots }}",
             "partitions": "{{ params.partitions }}",
-            "s3_endpoint_url": S3_ENDPOINT,
-            "statsd_host": _var("binfeat_statsd_host"),
-            "statsd_port": _var("binfeat_statsd_port"),
+            "statsd_host": variable("binfeat_statsd_host"),
+            "statsd_port": variable("binfeat_statsd_port"),
         },
         aws_conn_id=AWS_CONN,
     )
-    check = SnapshotPublishedSensor(
-        task_id="snapshot_published",
-        store=STORE,
+    check = CorpusPublishedSensor(
+        task_id="corpus_published",
         date=DATE,
+        **WHERE,
+        aws_conn_id=AWS_CONN,
         mode="poke",
         poke_interval=30,
         timeout=600,
-        outlets=[CORPUS_SNAPSHOT],
+        outlets=[CORPUS_FEATURES],
     )
     wait >> update >> check

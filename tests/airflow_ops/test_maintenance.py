@@ -53,24 +53,38 @@ def test_delete_old_files(tmp_path):
         delete_old_files(str(logs), 0)
 
 
-def test_maintain_corpus_store(tmp_path):
-    from jobs.corpus_store import CorpusStore
+def test_maintain_corpus_store_on_the_iceberg_store(tmp_path):
+    """The maintenance task's function on a real embedded store: the oldest date expires (keep_days=2),
+    a killed night's orphan goes, what is kept reads the same; no store or no tables: left alone."""
+    from jobs.corpus.tags import describe_date, published_dates
+    from tests.jobs.corpus_support import as_of_rows, feed, open_store, sha, synthetic_night
 
-    assert maintain_corpus_store(str(tmp_path / "none"), 2) == {"store": str(tmp_path / "none"),
-                                                                "skipped": "no store yet"}  # fmt: skip
-    store = CorpusStore(tmp_path / "store")
-    for day in ("2026-11-18", "2026-11-19", "2026-11-20"):
-        staged = store.new_staging(f"p-{day}")
-        (staged / "corpus").mkdir()
-        (staged / "labels").mkdir()
-        store.publish(day, staged, {"format": "binfeat-corpus-snapshot/1", "date": day, "publish_id": f"p-{day}"})
-        _age(store.data_dir / day / f"p-{day}", 2)
-    killed = store.new_staging("killed-run")  # a killed run's litter, two days old
-    _age(killed, 2)
-    removed = maintain_corpus_store(str(store.root), 2)
-    assert removed == {"snapshots": ["2026-11-18"], "data": ["data/2026-11-18/p-2026-11-18"],
-                       "staging": ["killed-run"]}  # fmt: skip
-    assert store.snapshot_dates() == ["2026-11-19", "2026-11-20"]
+    none = str(tmp_path / "none")
+    assert maintain_corpus_store(store=none) == {"store": none, "skipped": "no store yet"}
+    assert not os.path.exists(none)  # not created
+    empty = tmp_path / "empty"
+    from jobs.corpus.catalog import StoreConfig, open_catalog
+
+    open_catalog(StoreConfig(store=str(empty)))  # a catalog without the corpus tables
+    assert maintain_corpus_store(store=str(empty))["skipped"] == "no corpus tables yet"
+
+    store = tmp_path / "store"
+    tables = open_store(store)
+    days = ["2026-11-20", "2026-11-21", "2026-11-22"]
+    for i, day in enumerate(days):
+        synthetic_night(tables, day, [sha(f"s{i}")], feed=feed((sha(f"s{i}"), f"label{i}")))
+    kept = {d: as_of_rows(tables, d) for d in days[1:]}
+    data = tables.features.location().removeprefix("file://") + "/data/ingest_date=2026-11-22"
+    orphan = os.path.join(data, "killed-night.parquet")  # a killed night's file, two hours old
+    with open(orphan, "wb") as fh:
+        fh.write(b"PAR1 not referenced")
+    _age(orphan, 2 / 24)
+    report = maintain_corpus_store(store=str(store), keep_days=2, orphan_age_hours=1.0, compact=False)
+    assert report["removed_dates"] == days[:1]  # the newest date minus 2 days, and older
+    tables.refresh()
+    assert published_dates(tables.features) == days[1:] and describe_date(days[0], store=str(store)) is None
+    assert report["orphans"] == 1 and not os.path.exists(orphan)
+    assert {d: as_of_rows(tables, d) for d in days[1:]} == kept
 
 
 def test_clean_command_is_exact():

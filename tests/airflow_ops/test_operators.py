@@ -176,6 +176,32 @@ def test_credentials_are_registered_with_the_secrets_masker(stub, aws_conn, monk
     assert redact(f"a {SECRET} b {KEY_ID} c {worker_secret}") == "a *** b *** c ***"
 
 
+def test_pyiceberg_catalog_secrets_in_the_environment_are_masked(stub, monkeypatch):
+    """A catalog configured by PYICEBERG_CATALOG__* variables on the worker: its secrets (by key name,
+    and a password inside a URI) are registered with the masker; its other settings are not."""
+    from airflow.sdk.log import redact
+
+    from airflow_ops.environment import environment_secrets
+
+    spark_conn(monkeypatch, {"conn_type": "spark", "host": "local[2]"})
+    catalog = {
+        "PYICEBERG_CATALOG__PROD__TYPE": "sql",
+        "PYICEBERG_CATALOG__PROD__URI": "postgresql+psycopg2://iceberg:pgSecret0123@db.internal/iceberg",
+        "PYICEBERG_CATALOG__PROD__WAREHOUSE": "s3://corpus-bucket/binfeat",
+        "PYICEBERG_CATALOG__PROD__S3__SECRET_ACCESS_KEY": "s3Secret0123456789",
+        "PYICEBERG_CATALOG__REST__CREDENTIAL": "client:restSecret0123",
+        "PYICEBERG_CATALOG__REST__TOKEN": "tokenSecret0123",
+    }
+    for key, value in catalog.items():
+        monkeypatch.setenv(key, value)
+    assert sorted(environment_secrets(catalog)) == sorted(
+        ["pgSecret0123", "s3Secret0123456789", "client:restSecret0123", "tokenSecret0123"]
+    )
+    run(corpus_op(spark_bin_dir=stub[0]))
+    text = "pgSecret0123 s3Secret0123456789 client:restSecret0123 tokenSecret0123 s3://corpus-bucket/binfeat"
+    assert redact(text) == "*** *** *** *** s3://corpus-bucket/binfeat"
+
+
 def test_provider_arguments_pass_through_untouched(stub, monkeypatch):
     """Any provider argument reaches the hook; the operator lists none of them."""
     spark_conn(monkeypatch, {"conn_type": "spark", "host": "local[2]"})
@@ -205,49 +231,85 @@ def test_native_rendering_keeps_param_types(stub, monkeypatch):
         op = corpus_op(
             spark_bin_dir=stub[0],
             job_args={
-                "date": "{{ params.date or ds }}", "incoming": "/in/{{ params.date or ds }}", "store": "/s",
+                "date": "{{ params.date or ds }}", "incoming": "/in/{{ params.date or ds }}",
+                "catalog": "{{ params.catalog }}", "warehouse": "{{ params.warehouse or None }}",
                 "labels": "{{ params.labels }}", "allow_missing_incoming": "{{ params.allow }}",
                 "allow_missing_labels": "{{ params.allow_labels }}", "max_error_share": "{{ params.share }}",
-                "keep": "{{ params.keep }}", "partitions": "{{ params.partitions }}",
+                "partitions": "{{ params.partitions }}",
             },
         )  # fmt: skip
     params = {
         "date": Param(None, type=["null", "string"]), "labels": Param(None, type=["null", "string"]),
+        "catalog": Param("prod", type="string"), "warehouse": Param("", type="string"),
         "allow": Param(True, type="boolean"), "allow_labels": Param(False, type="boolean"),
-        "share": Param(0.25, type="number"), "keep": Param(3, type="integer"),
-        "partitions": Param(None, type=["null", "integer"]),
+        "share": Param(0.25, type="number"), "partitions": Param(None, type=["null", "integer"]),
     }  # fmt: skip
     context = {"ds": "2026-11-21", "params": {k: p.resolve() for k, p in params.items()}}
     op.render_template_fields({"run_id": RUN_ID, **context})
     assert op.job_args == {
-        "date": "2026-11-21", "incoming": "/in/2026-11-21", "store": "/s", "labels": None,
-        "allow_missing_incoming": True, "allow_missing_labels": False, "max_error_share": 0.25, "keep": 3,
-        "partitions": None, "run_id": RUN_ID,
+        "date": "2026-11-21", "incoming": "/in/2026-11-21", "catalog": "prod", "warehouse": None, "labels": None,
+        "allow_missing_incoming": True, "allow_missing_labels": False, "max_error_share": 0.25, "partitions": None,
+        "run_id": RUN_ID,
     }  # fmt: skip
     op.execute({})
     argv = stub[1]()[0]["argv"]
     assert argv[argv.index(APP) :] == [
-        APP, "--date", "2026-11-21", "--incoming", "/in/2026-11-21", "--store", "/s", "--allow-missing-incoming",
-        "--max-error-share", "0.25", "--keep", "3", "--run-id", RUN_ID,
+        APP, "--date", "2026-11-21", "--incoming", "/in/2026-11-21", "--catalog", "prod", "--allow-missing-incoming",
+        "--max-error-share", "0.25", "--run-id", RUN_ID,
     ]  # fmt: skip
 
 
-def test_corpus_update_arguments_pass_the_jobs_own_parser():
+# Every option of `binfeat corpus update` an operator may set, twice: the embedded store with its files on S3,
+# and a pyiceberg catalog by name (--store and --catalog exclude each other).
+STORE_CASES = {
+    "embedded": {"store": "/data/store", "warehouse": "s3://corpus-bucket/binfeat", "namespace": "binfeat"},
+    "catalog": {"catalog": "prod", "warehouse": "s3://corpus-bucket/binfeat", "namespace": "corpus_v2"},
+}
+
+
+@pytest.mark.parametrize("case", list(STORE_CASES))
+def test_corpus_update_arguments_pass_the_jobs_own_parser(case):
     from airflow_ops.spark_jobs import CORPUS_UPDATE
 
+    where = STORE_CASES[case]
+    job_args = {k: v for k, v in JOB_ARGS.items() if k != "store"}
     op = corpus_op(
-        job_args={**JOB_ARGS, "labels": "/l", "keep": 3, "partitions": 8, "s3_endpoint_url": "http://127.0.0.1:9",
-                  "statsd_host": "graphite", "statsd_port": 9125, "summary_out": "/tmp/s.json"},
+        job_args={**job_args, **where, "labels": "/l", "allow_missing_incoming": True, "partitions": 8,
+                  "s3_endpoint_url": "http://127.0.0.1:9", "statsd_host": "graphite", "statsd_port": 9125,
+                  "statsd_prefix": "corpus.test", "summary_out": "/tmp/s.json"},
     )  # fmt: skip
     op.render_template_fields({"run_id": RUN_ID, "params": {}})
     ns = CORPUS_UPDATE.parser().parse_args(op.job_argv())
-    assert (ns.date, ns.incoming, ns.store, ns.labels, ns.keep, ns.partitions, ns.max_error_share) == (
-        "2026-11-20", "/data/incoming/2026-11-20", "/data/store", "/l", 3, 8, 0.1,
+    assert (ns.date, ns.incoming, ns.labels, ns.partitions, ns.max_error_share) == (
+        "2026-11-20", "/data/incoming/2026-11-20", "/l", 8, 0.1,
     )  # fmt: skip
-    assert (ns.allow_missing_labels, ns.allow_missing_incoming, ns.run_id) == (True, False, RUN_ID)
-    assert (ns.s3_endpoint_url, ns.statsd_host, ns.statsd_port, ns.summary_out) == (
-        "http://127.0.0.1:9", "graphite", 9125, "/tmp/s.json",
+    assert (ns.store, ns.catalog, ns.warehouse, ns.namespace) == (
+        where.get("store"), where.get("catalog"), where["warehouse"], where["namespace"],
     )  # fmt: skip
+    assert (ns.allow_missing_labels, ns.allow_missing_incoming, ns.run_id) == (True, True, RUN_ID)
+    assert (ns.s3_endpoint_url, ns.statsd_host, ns.statsd_port, ns.statsd_prefix, ns.summary_out) == (
+        "http://127.0.0.1:9", "graphite", 9125, "corpus.test", "/tmp/s.json",
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"keep": 3}, "unrecognized arguments: --keep 3"),  # retention is the maintenance DAG's now
+        ({"catalog": "prod"}, "not allowed with argument --store"),  # exactly one of --store / --catalog
+        ({"store": None}, "one of the arguments --store --catalog is required"),
+        ({"store": "s3://bucket/store"}, "must be a local folder"),
+        ({"warehouse": "relative/path"}, "use s3://bucket/prefix"),
+    ],
+)
+def test_the_jobs_parser_refuses_what_the_job_would(change, message):
+    from airflow_ops.spark_jobs import CORPUS_UPDATE
+    from jobs.corpus.cli import UsageError
+
+    op = corpus_op(job_args={**JOB_ARGS, **change})
+    op.render_template_fields({"run_id": RUN_ID, "params": {}})
+    with pytest.raises(UsageError, match=message):
+        CORPUS_UPDATE.parser().parse_args(op.job_argv())
 
 
 def test_extract_operator_exact_command_and_the_jobs_own_parser(stub, monkeypatch):
@@ -258,13 +320,16 @@ def test_extract_operator_exact_command_and_the_jobs_own_parser(stub, monkeypatc
     op = ExtractOperator(
         task_id="extract", python="/opt/venv/bin/python", spark_bin_dir=stub[0],
         job_args={"output": "/data/features", "input": "s3://bucket/incoming/", "s3_endpoint_url": "http://127.0.0.1:9000",
-                  "partitions": 4, "dedupe": True, "fuzzy_hashes": "tlsh,ssdeep", "conf": ["spark.a=1", "spark.b=x=y"]},
+                  "partitions": 4, "dedupe": True, "fuzzy_hashes": "tlsh,ssdeep", "scheme": "ember2",
+                  "groups": "byte_histogram,strings", "engine": "spark", "exclude": ["manifest.jsonl", "*.md"],
+                  "conf": ["spark.a=1", "spark.b=x=y"]},
     )  # fmt: skip
     run(op, {"run_id": "manual__1"})
     argv = [
         "s3://bucket/incoming/", "/data/features", "--s3-endpoint-url", "http://127.0.0.1:9000", "--partitions", "4",
-        "--dedupe", "--fuzzy-hashes", "tlsh,ssdeep", "--conf", "spark.a=1", "--conf", "spark.b=x=y",
-        "--run-id", "manual__1", "--quiet",
+        "--dedupe", "--fuzzy-hashes", "tlsh,ssdeep", "--scheme", "ember2", "--groups", "byte_histogram,strings",
+        "--engine", "spark", "--exclude", "manifest.jsonl", "--exclude", "*.md", "--conf", "spark.a=1",
+        "--conf", "spark.b=x=y", "--run-id", "manual__1", "--quiet",
     ]  # fmt: skip
     assert [c["argv"] for c in stub[1]()] == [
         ["--master", "local[2]", *PY_CONF, "--name", "binfeat-extract", str(REPO / "jobs" / "extract_features.py"),
@@ -275,6 +340,8 @@ def test_extract_operator_exact_command_and_the_jobs_own_parser(stub, monkeypatc
         "s3://bucket/incoming/", "/data/features", 4, True, True, "manual__1",
     )  # fmt: skip
     assert ns.fuzzy_hashes == ("tlsh", "ssdeep") and ns.conf == [("spark.a", "1"), ("spark.b", "x=y")]
+    assert (ns.scheme, ns.groups, ns.engine) == ("ember2", ("byte_histogram", "strings"), "spark")
+    assert ns.exclude == ["manifest.jsonl", "*.md"]
 
 
 def test_refusals():

@@ -62,11 +62,13 @@ def _processes_mentioning(text: str) -> list[int]:
 
 @pytest.mark.timeout(600)
 def test_on_kill_stops_the_job_and_publishes_nothing(monkeypatch, tmp_path):
-    """on_kill (the provider's own) stops spark-submit and the Python driver; no snapshot."""
+    """on_kill (the provider's own) stops spark-submit and the Python driver; nothing is published."""
+    from jobs.corpus.catalog import CATALOG_FILE
+    from jobs.corpus.tags import describe_date
     from tests.dags.corpus_split import DAY1, build_split
 
     spark_conn(monkeypatch, {"conn_type": "spark", "host": "local[2]"})
-    split = build_split(tmp_path / "data")
+    split = build_split(tmp_path / "data", few=True)  # killed long before it could finish
     store = tmp_path / "store"
     op = corpus_op(
         job_args={"date": DAY1, "incoming": str(split.incoming / DAY1), "store": str(store),
@@ -85,7 +87,7 @@ def test_on_kill_stops_the_job_and_publishes_nothing(monkeypatch, tmp_path):
     thread = threading.Thread(target=work, daemon=True)
     thread.start()
     deadline = time.monotonic() + 300
-    while not ((store / "_staging").is_dir() and any((store / "_staging").iterdir())):
+    while not (store / CATALOG_FILE).exists():  # the job's driver has opened the store: it is running
         assert time.monotonic() < deadline and thread.is_alive(), "the job never started"
         time.sleep(0.5)
     time.sleep(2)  # the Spark job is running
@@ -99,5 +101,4 @@ def test_on_kill_stops_the_job_and_publishes_nothing(monkeypatch, tmp_path):
         time.sleep(0.5)
     assert _processes_mentioning(str(store)) == []  # spark-submit and the Python driver are gone
     time.sleep(2)
-    snapshots = store / "snapshots"
-    assert not snapshots.exists() or not list(snapshots.iterdir())  # nothing published
+    assert describe_date(DAY1, store=str(store)) is None  # nothing published

@@ -151,3 +151,29 @@ def test_embers_own_vectors_against_ember2():
             assert (name, int(count) <= 2) in (("strings", True), ("general", True)), entry
     equal = {k: tuple(map(int, v.split("/"))) for k, v in report["equal_dims"].items()}
     assert all(e == t for k, (e, t) in equal.items() if k not in ("strings", "general")), equal
+
+
+def test_whole_extractor_stage_times_both_on_the_same_files(tmp_path):
+    """The ``ember_whole`` stage with the stand-in extractor: every file through both sides, one row
+    each from binfeat (in both schemes), a damaged file counted as EMBER's failure, a ratio."""
+    from benchmarks.bench_ember_whole import bench_ember_whole, render
+    from benchmarks.input_files import FileEntry
+    from tests.fixtures import pe_builder
+
+    (tmp_path / "ember").mkdir()
+    (tmp_path / "ember" / "features.py").write_text(FAKE_EXTRACTOR)
+    files = {"a.exe": pe_builder.pe32plus_minimal(), "b.exe": pe_builder.pe_arm64_minimal(), "bad.exe": b"MZ" * 40}
+    entries = []
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+        entries.append(FileEntry(str(tmp_path / name), len(data), "pe"))
+    steps: list[str] = []
+    got = bench_ember_whole(entries, 2, steps.append, str(tmp_path))
+    assert got["_inputs"] == {"files": 3, "bytes": sum(len(d) for d in files.values())}
+    assert got["ember"]["runs"] == 2 and got["ember"]["failed"] == 1
+    for scheme in ("binfeat", "ember2"):
+        assert sum(got[f"binfeat.{scheme}"]["statuses"].values()) == 3
+        assert got[f"ratio_cpu_{scheme}"] is not None  # three tiny files: CPU ticks may round to 0
+    assert steps == [f"EMBER whole extractor: {v} (run {r}/2)" for r in (1, 2)
+                     for v in ("ember", "binfeat.binfeat", "binfeat.ember2")]
+    assert "binfeat over EMBER's whole extractor" in "\n".join(render(got, {}))

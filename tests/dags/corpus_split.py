@@ -4,12 +4,14 @@ With ``$BINFEAT_CORPUS`` set to a built sample corpus (``make test`` sets it), E
 corpus takes part: its manifest lists sha256 (no path; a file lives at
 ``<corpus>/<sha256[:2]>/<sha256>``), the files are ordered by sha256, day 1 ingests the first half
 and day 2 the rest. Without it, a crafted set of 12 files stands in (real ELF programs from
-/usr/bin plus seeded random bytes; 7 on day 1, 5 on day 2).
+/usr/bin plus seeded random bytes; 7 on day 1, 5 on day 2). ``build_split(root, few=True)`` takes
+a handful instead (6 on day 1, 3 new on day 2): small PE, ELF and Mach-O files of the corpus, or
+crafted ones without it, for tests whose subject is not the extraction (the DAG runs).
 
 Either way day 2 also brings copies of two day-1 files under new names (already known), the same
 new file twice (an in-day duplicate), and a labels feed with two late labels for day-1 files, a
 changed label, a label for a sample not in the corpus and an invalid row. ``Split.expected``
-holds what each day's snapshot and run summary must contain, derived from the split itself.
+holds what the corpus as of each date and each run summary must contain, derived from the split itself.
 """
 
 from __future__ import annotations
@@ -31,6 +33,11 @@ CRAFTED_DAY2_NEW = 5
 # Fewer usable corpus files than this and the crafted set is used: the labels below need at least
 # six day-1 files and two new day-2 files.
 MIN_CORPUS_FILES = CRAFTED_DAY1 + CRAFTED_DAY2_NEW
+# The few-files split: as few as the labels need, plus one more new file on day 2.
+FEW_DAY1 = 6
+FEW_DAY2_NEW = 3
+FEW_FORMATS = ("pe", "elf", "macho")
+FEW_SIZES = (10_000, 300_000)  # bytes: small, but real programs
 
 
 @dataclass
@@ -40,7 +47,7 @@ class Split:
     source: str = "crafted"  # "corpus" (every file of $BINFEAT_CORPUS) or "crafted"
     day1: list[str] = field(default_factory=list)  # sha256 of day-1 files, in file-name order
     day2_new: list[str] = field(default_factory=list)  # sha256 of day 2's new files
-    expected: dict = field(default_factory=dict)  # date -> what that day's snapshot must hold
+    expected: dict = field(default_factory=dict)  # date -> what the corpus as of that date holds
 
     @property
     def n_day1(self) -> int:
@@ -115,18 +122,44 @@ def crafted_files(n: int, staging: Path) -> list[Path]:
     return picked
 
 
-def source_files(staging: Path) -> tuple[str, list[Path], int]:
-    """(source, files, how many go to day 1): the whole sample corpus when present, else crafted."""
+def small_executables(root: Path, n: int) -> list[Path]:
+    """n files of the corpus at ``root``, PE, ELF and Mach-O in turn, each of FEW_SIZES bytes, the
+    first by sha256 (deterministic); fewer when the corpus lacks them."""
+    with open(root / "manifest.jsonl", encoding="utf-8") as fh:
+        entries = sorted((json.loads(line) for line in fh if line.strip()), key=lambda e: e.get("sha256", ""))
+    by_format: dict[str, list[Path]] = {fmt: [] for fmt in FEW_FORMATS}
+    for e in entries:
+        sha = str(e.get("sha256") or "").lower()
+        path = root / sha[:2] / sha
+        if e.get("format") in by_format and FEW_SIZES[0] <= int(e.get("size") or 0) <= FEW_SIZES[1] and path.is_file():
+            by_format[e["format"]].append(path)
+    picked: list[Path] = []
+    while len(picked) < n and any(by_format.values()):
+        for fmt in FEW_FORMATS:
+            if by_format[fmt] and len(picked) < n:
+                picked.append(by_format[fmt].pop(0))
+    return picked
+
+
+def source_files(staging: Path, few: bool = False) -> tuple[str, list[Path], int]:
+    """(source, files, how many go to day 1): the whole sample corpus when present (a few of its
+    files with ``few``), else crafted files."""
     root = corpus_root()
+    if few:
+        n = FEW_DAY1 + FEW_DAY2_NEW
+        files = small_executables(root, n) if root else []
+        if len(files) == n:
+            return "corpus", files, FEW_DAY1
+        return "crafted", crafted_files(n, staging), FEW_DAY1
     files = corpus_files(root) if root else []
     if len(files) >= MIN_CORPUS_FILES:
         return "corpus", files, len(files) // 2  # day 1: the first half by sha256
     return "crafted", crafted_files(CRAFTED_DAY1 + CRAFTED_DAY2_NEW, staging), CRAFTED_DAY1
 
 
-def build_split(root: Path) -> Split:
-    """Write incoming/ and labels/ for DAY1 and DAY2 under root; return what the snapshots hold."""
-    source, files, n1 = source_files(root / "_random")
+def build_split(root: Path, *, few: bool = False) -> Split:
+    """Write incoming/ and labels/ for DAY1 and DAY2 under root; return what each date holds."""
+    source, files, n1 = source_files(root / "_random", few)
     split = Split(incoming=root / "incoming", labels=root / "labels", source=source)
     d1 = split.incoming / DAY1
     d2 = split.incoming / DAY2
@@ -179,7 +212,7 @@ def build_split(root: Path) -> Split:
         w.writerow(["sha256", "label", "family", "source", "first_seen"])
         w.writerows(day2_feed + invalid_day2)
 
-    # What the snapshots hold: the label state is every label seen so far, the newest day winning.
+    # What each date holds: the label state is every label seen so far, the newest day winning.
     state1 = {r["sha256"]: r["label"] for r in day1_feed}
     state2 = {**state1, **{r[0].lower(): r[1] for r in day2_feed}}
     corpus1 = set(split.day1)

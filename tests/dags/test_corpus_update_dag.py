@@ -1,11 +1,17 @@
-"""The nightly DAG for real: ``dag.test()`` with local Spark over a two-day split, then day 2 again
-the supported way (a run with the ``date`` param), then the maintenance DAG.
+"""The nightly DAG for real: ``dag.test()`` with local Spark on the Iceberg store over a two-day split.
 
-The split (tests/dags/corpus_split.py) is the whole small sample corpus when ``$BINFEAT_CORPUS``
-names it (``make test``), else 12 crafted files; every expected figure comes from the split.
+The split (tests/dags/corpus_split.py, ``few=True``) is a handful of real executables: 6 small PE,
+ELF and Mach-O files of the sample corpus on day 1, 3 new ones on day 2 (plus two known copies and
+an in-day duplicate), with late and changed labels; every expected figure comes from the split.
+The extraction itself is tested on the whole corpus in tests/jobs/test_corpus_update.py: here it
+is what the DAG does with the store, date by date. Two nights only: a re-run of a date (the ``date``
+param, the asset event's ``latest`` false) and the maintenance DAG run on the real services
+(tests/dags/test_real_services.py), and a re-run committing nothing is the job's own test
+(tests/jobs/test_corpus_update.py).
 
 Each ``dag.test()`` runs in its own subprocess (tests/dags/run_dag_test.py) with AIRFLOW_HOME in a
-temporary folder, so Airflow's settings and ORM never touch the pytest process. The task
+temporary folder, so Airflow's settings and ORM never touch the pytest process; this process reads
+the store after each run as a consumer would (``describe_date``, ``read_as_of``). The task
 environment carries AWS credentials (worker environment and an Airflow connection); none of them
 may appear in any output or task log.
 """
@@ -27,18 +33,18 @@ import pytest
 
 from tests.dags.corpus_split import DAY1, DAY2, build_split
 
-pytestmark = [pytest.mark.airflow, pytest.mark.spark, pytest.mark.timeout(3600)]
+pytestmark = [pytest.mark.airflow, pytest.mark.spark, pytest.mark.timeout(1800)]
 
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
 DAG_ID = "binfeat_corpus_update"
-# Params of each run: all at their documented defaults, max_error_share (0.1) included. The sample
-# corpus's malformed, truncated, empty and random files do not give status "error" rows: extract
-# parses what it can and reports them "ok" or "partial" (at the time of writing 330 ok and 9 partial
-# of 339), so the default threshold holds; test_day2_snapshot_extracts_only_new_files checks it.
-RUN_CONF: dict = {}
+TASKS = {"wait_for_incoming": "success", "update_corpus": "success", "corpus_published": "success"}
+# Params at their documented defaults (max_error_share 0.1) but one extraction partition: a handful
+# of files needs one Python worker, not the planned few (each costs a worker start on 2 cores).
+RUN_CONF: dict = {"partitions": 1}
 DEFAULT_MAX_ERROR_SHARE = 0.1
-RERUN_LOGICAL_DATE = "2026-11-30"
+COLUMNS = ["sha256", "md5", "status", "feature_version", "ingest_date", "run_id", "label", "family",
+           "label_updated_at"]  # fmt: skip
 
 
 def airflow_env(home: Path, extra: dict[str, str]) -> dict[str, str]:
@@ -62,14 +68,32 @@ def airflow_env(home: Path, extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def read_corpus(store: Path, manifest: dict) -> dict[str, dict]:
-    """sha256 -> the snapshot row's identity, label and partition, read with pyarrow as a reader would."""
-    import pyarrow.dataset as ds
+def as_of(store: Path, date: str) -> dict[str, dict] | None:
+    """sha256 -> the row as of ``date`` (features joined with labels), or None when not published."""
+    from jobs.corpus.catalog import StoreConfig
+    from jobs.corpus.read import read_as_of
+    from jobs.corpus.tags import describe_date
 
-    table = ds.dataset(store / manifest["corpus_path"], format="parquet", partitioning="hive").to_table(
-        columns=["sha256", "md5", "status", "feature_version", "label", "family", "label_date", "ingest_date"]
-    )
+    if describe_date(date, store=str(store)) is None:
+        return None
+    table = read_as_of(date, cfg=StoreConfig(store=str(store)), columns=COLUMNS)
     return {r["sha256"]: {**r, "ingest_date": str(r["ingest_date"])} for r in table.to_pylist()}
+
+
+def data_files(store: Path) -> dict[str, int]:
+    """The features table's data files (path -> size)."""
+    return {str(p): p.stat().st_size for p in store.rglob("*.parquet") if "/features/data/" in str(p)}
+
+
+def store_state(store: Path) -> dict:
+    """What a consumer sees of each date now: its description and its rows; and the data files."""
+    from jobs.corpus.tags import describe_date
+
+    return {
+        "describe": {d: describe_date(d, store=str(store)) for d in (DAY1, DAY2)},
+        "as_of": {d: as_of(store, d) for d in (DAY1, DAY2)},
+        "files": data_files(store),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -83,8 +107,22 @@ def runs():
         shutil.rmtree(root, ignore_errors=True)
 
 
+def _dag_test(env: dict, dag_id: str, logical: str, conf: dict) -> dict:
+    proc = subprocess.run(
+        [PYTHON, str(REPO / "tests" / "dags" / "run_dag_test.py"), "--dag-id", dag_id, "--date", logical,
+         "--conf", json.dumps(conf)],
+        env=env, capture_output=True, text=True, timeout=1200,
+    )  # fmt: skip
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("DAG_TEST_RESULT ")]
+    return {
+        "returncode": proc.returncode,
+        "output": proc.stdout + proc.stderr,
+        "result": json.loads(lines[-1].split(" ", 1)[1]) if lines else None,
+    }
+
+
 def _run_all(root: Path) -> dict:
-    split = build_split(root / "data")
+    split = build_split(root / "data", few=True)
     store = root / "store"
     secret = "canary" + uuid.uuid4().hex + "SECRET"
     conn_secret = "connSecret" + uuid.uuid4().hex
@@ -114,54 +152,14 @@ def _run_all(root: Path) -> dict:
     subprocess.run([PYTHON, "-m", "airflow", "db", "migrate"], env=env, check=True, capture_output=True, timeout=600)
     out: dict = {"split": split, "store": store, "secrets": [secret, conn_secret], "key_id": key_id,
                  "timings": {"migrate": round(time.monotonic() - t0, 1)}}  # fmt: skip
-    # Day 2 again: the supported re-run, a run of another logical date with the `date` param.
-    runs = (("day1", DAY1, DAY1, RUN_CONF), ("day2", DAY2, DAY2, RUN_CONF),
-            ("day2_again", DAY2, RERUN_LOGICAL_DATE, {**RUN_CONF, "date": DAY2}))  # fmt: skip
-    for key, date, logical, conf in runs:
+    for key, logical in (("day1", DAY1), ("day2", DAY2)):
         t = time.monotonic()
-        proc = subprocess.run(
-            [PYTHON, str(REPO / "tests" / "dags" / "run_dag_test.py"), "--dag-id", DAG_ID, "--date", logical,
-             "--conf", json.dumps(conf)],
-            env=env, capture_output=True, text=True, timeout=2400,
-        )  # fmt: skip
+        out[key] = _dag_test(env, DAG_ID, logical, RUN_CONF)
         out["timings"][key] = round(time.monotonic() - t, 1)
-        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("DAG_TEST_RESULT ")]
-        result = json.loads(lines[-1].split(" ", 1)[1]) if lines else None
-        manifest_path = store / "snapshots" / f"{date}.json"
-        manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else None
-        out[key] = {
-            "metrics": _drain(statsd),
-            "returncode": proc.returncode,
-            "output": proc.stdout + proc.stderr,
-            "result": result,
-            "manifest": manifest,
-            "rows": read_corpus(store, manifest) if manifest else None,
-        }
-    out["after_rerun"] = {
-        "day1_manifest": json.loads((store / "snapshots" / f"{DAY1}.json").read_text()),
-        "day2_data": sorted(p.name for p in (store / "data" / DAY2).iterdir()),
-        "staging": sorted(p.name for p in (store / "_staging").iterdir()),
-    }
-    # The maintenance DAG in the same Airflow: log rotation and store retention (keep 1).
-    t = time.monotonic()
-    conf = {"log_retention_days": 1, "keep_snapshots": 1}
-    proc = subprocess.run(
-        [PYTHON, str(REPO / "tests" / "dags" / "run_dag_test.py"), "--dag-id", "binfeat_maintenance",
-         "--date", "2026-11-22", "--conf", json.dumps(conf)],
-        env=env, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    out["timings"]["maintenance"] = round(time.monotonic() - t, 1)
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("DAG_TEST_RESULT ")]
-    out["maintenance"] = {
-        "output": proc.stdout + proc.stderr,
-        "result": json.loads(lines[-1].split(" ", 1)[1]) if lines else None,
-    }
+        out[key]["metrics"] = _drain(statsd)
+        out[key]["store"] = store_state(store)
     statsd.close()
-    logs = []
-    for path in (root / "home" / "logs").rglob("*"):
-        if path.is_file():
-            logs.append(path.read_text(errors="replace"))
-    out["task_logs"] = logs
+    out["task_logs"] = [p.read_text(errors="replace") for p in (root / "home" / "logs").rglob("*") if p.is_file()]
     print("timings (s):", out["timings"])
     return out
 
@@ -179,123 +177,95 @@ def _drain(sock: socket.socket) -> dict[str, str]:
             got[name] = value
 
 
-def _check_run(run: dict) -> None:
+def _check_run(run: dict, tasks: dict[str, str] = TASKS) -> None:
     assert run["returncode"] == 0, run["output"][-5000:]
     assert run["result"] is not None, run["output"][-5000:]
     assert run["result"]["state"] == "success", (run["result"], run["output"][-5000:])
-    assert run["result"]["tasks"] == {
-        "wait_for_incoming": "success",
-        "update_corpus": "success",
-        "snapshot_published": "success",
-    }
+    assert run["result"]["tasks"] == tasks
 
 
-def _check_snapshot(run: dict, exp: dict) -> None:
-    """The manifest's figures and the snapshot's rows against what the split says they must be."""
-    m = run["manifest"]
-    assert m["rows"]["total"] == exp["rows"] == len(run["rows"])
-    assert m["rows"]["carried"] == exp["carried"] and m["rows"]["extracted"] == exp["extracted"]
-    assert sum(m["rows"]["by_status"].values()) == exp["rows"]
-    assert [(p["ingest_date"], p["rows"]) for p in m["partitions"]] == exp["partitions"]
-    assert [p["path"] for p in m["partitions"]] == [f"ingest_date={d}" for d, _ in exp["partitions"]]
-    assert m["labels"]["labelled_rows"] == exp["labelled"]
-    assert m["labels"]["known_labels"] == exp["known_labels"]  # may include samples not (yet) in the corpus
-    assert m["summary"]["labels"]["invalid"] == exp["invalid_labels"]
-    assert m["summary"]["files"] == exp["files"]
-    assert m["summary"]["bytes"] == exp["bytes"]
-    assert sum(m["summary"]["status"].values()) == exp["extracted"]  # one row per extracted file
-    assert m["summary"]["error_share"] <= DEFAULT_MAX_ERROR_SHARE
-    assert {sha: r["label"] for sha, r in run["rows"].items() if r["label"]} == exp["labels"]
-    assert all(r["feature_version"] == m["feature_version"] for r in run["rows"].values())
+def _check_date(state: dict, date: str, exp: dict) -> None:
+    """The date's description and rows against what the split says it must hold."""
+    info, rows = state["describe"][date], state["as_of"][date]
+    assert (info["date"], info["tag"], info["table"]) == (date, f"corpus-{date}", "binfeat.features")
+    assert info["rows"] == exp["rows"] == len(rows)
+    assert info["labelled_rows"] == exp["labelled"]
+    assert sorted((d, sum(1 for r in rows.values() if r["ingest_date"] == d)) for d in
+                  {r["ingest_date"] for r in rows.values()}) == exp["partitions"]  # fmt: skip
+    assert {sha: r["label"] for sha, r in rows.items() if r["label"]} == exp["labels"]
+    assert {r["feature_version"] for r in rows.values()} == {info["feature_version"]}
+    assert sum(1 for r in rows.values() if r["status"] == "error") <= DEFAULT_MAX_ERROR_SHARE * len(rows)
 
 
-def test_day1_snapshot(runs):
-    run = runs["day1"]
+def _event(run: dict) -> dict:
+    (event,) = run["result"]["asset_events"]
+    assert event["uri"] == "iceberg://binfeat/binfeat.features"
+    return event["extra"]
+
+
+def test_day1_is_published_and_tagged(runs):
+    run, split = runs["day1"], runs["split"]
     _check_run(run)
-    m = run["manifest"]
-    split = runs["split"]
-    exp = split.expected[DAY1]
-    assert m["date"] == DAY1 and m["base_snapshot"] is None
-    _check_snapshot(run, exp)
-    assert exp["rows"] == split.n_day1 and exp["labelled"] == 4
-    assert set(run["rows"]) == set(split.day1)
-    assert {r["ingest_date"] for r in run["rows"].values()} == {DAY1}
-    assert {sha for sha, r in run["rows"].items() if r["label"]} == set(split.day1[:4])
-    # The Airflow run id went into the job: its summary and its log lines.
-    s = m["summary"]
-    assert s["run_id"] == run["result"]["run_id"] == m["run_id"]
-    assert f"binfeat.corpus_update run_id={run['result']['run_id']}" in run["output"]
-    # The Asset event that training DAGs schedule on, with the snapshot's date in its extra.
-    events = run["result"]["asset_events"]
-    assert [e["uri"] for e in events] == ["binfeat://corpus/snapshot"]
-    assert events[0]["extra"]["date"] == DAY1 and events[0]["extra"]["rows"] == exp["rows"]
-    assert events[0]["extra"]["latest"] is True and events[0]["extra"]["publish_id"] == m["publish_id"]
+    state = run["store"]
+    assert state["describe"][DAY2] is None  # nothing of day 2 yet
+    _check_date(state, DAY1, split.expected[DAY1])
+    rows = state["as_of"][DAY1]
+    assert set(rows) == set(split.day1) and {r["ingest_date"] for r in rows.values()} == {DAY1}
+    assert {sha for sha, r in rows.items() if r["label"]} == set(split.day1[:4])
+    # The Airflow run id went into the job: its rows, its record and its log lines.
+    run_id = run["result"]["run_id"]
+    assert {r["run_id"] for r in rows.values()} == {run_id} and state["describe"][DAY1]["run_id"] == run_id
+    assert f"binfeat.corpus_update run_id={run_id}" in run["output"]
+    # The Asset event training DAGs schedule on: the date, the table's snapshots, where the store is.
+    extra = _event(run)
+    assert extra == {**state["describe"][DAY1], "latest": True,
+                     "location": {"store": str(runs["store"]), "catalog": None, "warehouse": None,
+                                  "namespace": "binfeat", "s3_endpoint_url": None}}  # fmt: skip
 
 
-def test_day2_snapshot_extracts_only_new_files(runs):
-    run = runs["day2"]
+def test_day2_appends_only_the_new_files(runs):
+    run, split = runs["day2"], runs["split"]
     _check_run(run)
-    m = run["manifest"]
-    split = runs["split"]
-    exp = split.expected[DAY2]
-    assert m["date"] == DAY2 and m["base_snapshot"] == DAY1
-    _check_snapshot(run, exp)
-    n1, n2 = split.n_day1, split.n_day2_new
-    assert exp["rows"] == n1 + n2 and exp["carried"] == n1 and exp["extracted"] == n2
-    # n2 + 3 files arrived: n2 new, 2 copies of day-1 files (known), 1 in-day duplicate; only the
-    # n2 new ones were extracted.
-    assert exp["files"]["discovered"] == n2 + 3 and exp["files"]["extracted"] == n2
-    assert set(run["rows"]) == set(split.day1) | set(split.day2_new)
-    assert {sha for sha, r in run["rows"].items() if r["ingest_date"] == DAY2} == set(split.day2_new)
-    # Day-1 rows are carried unchanged (same identity), day-1 copies did not create new rows.
+    state, before = run["store"], runs["day1"]["store"]
+    _check_date(state, DAY2, split.expected[DAY2])
+    rows = state["as_of"][DAY2]
+    assert set(rows) == set(split.day1) | set(split.day2_new)
+    assert {sha for sha, r in rows.items() if r["ingest_date"] == DAY2} == set(split.day2_new)
+    # Day 1's rows are the same rows (not rewritten, not copied); its files are untouched.
     for sha in split.day1:
-        assert run["rows"][sha]["md5"] == runs["day1"]["rows"][sha]["md5"]
-        assert run["rows"][sha]["ingest_date"] == DAY1
-    events = run["result"]["asset_events"]
-    assert [(e["extra"]["date"], e["extra"]["rows"], e["extra"]["latest"]) for e in events] == [
-        (DAY2, exp["rows"], True)
-    ]
+        assert {k: rows[sha][k] for k in ("md5", "run_id", "ingest_date")} == {
+            k: before["as_of"][DAY1][sha][k] for k in ("md5", "run_id", "ingest_date")}  # fmt: skip
+    assert all(state["files"].get(path) == size for path, size in before["files"].items())
+    assert len(state["files"]) > len(before["files"])
+    # The corpus as of day 1 reads the same after day 2 (the late labels are not part of it).
+    assert state["as_of"][DAY1] == before["as_of"][DAY1]
+    assert state["describe"][DAY1] == before["describe"][DAY1]
+    extra = _event(run)
+    assert (extra["date"], extra["rows"], extra["latest"]) == (DAY2, split.n_day1 + split.n_day2_new, True)
+    assert extra["features_snapshot_id"] == state["describe"][DAY2]["features_snapshot_id"]
+    # A consumer reads the date the event announces, as docs/airflow.md shows.
+    from jobs.corpus.catalog import StoreConfig
+    from jobs.corpus.read import read_as_of
+
+    got = read_as_of(extra["date"], cfg=StoreConfig(**extra["location"]), columns=["sha256", "label"])
+    assert {r["sha256"]: r["label"] for r in got.to_pylist()} == {s: r["label"] for s, r in rows.items()}
 
 
 def test_day2_labels_late_and_changed(runs):
-    rows = runs["day2"]["rows"]
-    split = runs["split"]
+    rows, split = runs["day2"]["store"]["as_of"][DAY2], runs["split"]
     exp = split.expected[DAY2]
     assert exp["labelled"] == 8 and exp["known_labels"] == 9 and exp["invalid_labels"] == 1
-    assert {sha: r["label"] for sha, r in rows.items() if r["label"]} == exp["labels"]
-    # Late labels for day-1 samples arrived on day 2 and show up in day 2's snapshot...
-    assert rows[split.day1[4]]["label"] == "malicious" and rows[split.day1[4]]["family"] == "late-1"
-    assert rows[split.day1[4]]["label_date"] == DAY2
-    assert rows[split.day1[5]]["label"] == "benign" and rows[split.day1[5]]["label_date"] == DAY2
-    # ...while day 1's snapshot, published before, is unchanged.
-    assert runs["day1"]["rows"][split.day1[4]]["label"] is None
-    assert runs["day1"]["rows"][split.day1[0]]["label"] == "benign"
-    assert rows[split.day1[0]]["label"] == "malicious" and rows[split.day1[0]]["family"] == "relabelled"
-    assert rows[split.day1[1]]["label"] == "benign" and rows[split.day1[1]]["label_date"] == DAY1
+    # Late labels for day-1 samples arrived on day 2 and are part of the corpus as of day 2...
+    assert (rows[split.day1[4]]["label"], rows[split.day1[4]]["family"]) == ("malicious", "late-1")
+    assert str(rows[split.day1[4]]["label_updated_at"]) == DAY2
+    assert rows[split.day1[5]]["label"] == "benign" and str(rows[split.day1[5]]["label_updated_at"]) == DAY2
+    # ...not of day 1, whose labels stay as they were published.
+    day1 = runs["day2"]["store"]["as_of"][DAY1]
+    assert day1[split.day1[4]]["label"] is None and day1[split.day1[0]]["label"] == "benign"
+    assert (rows[split.day1[0]]["label"], rows[split.day1[0]]["family"]) == ("malicious", "relabelled")
+    assert rows[split.day1[1]]["label"] == "benign" and str(rows[split.day1[1]]["label_updated_at"]) == DAY1
     # The feed's upper-case sha256 matched the new file.
-    assert rows[split.day2_new[0]]["label"] == "malicious" and rows[split.day2_new[0]]["family"] == "emotet"
-
-
-def test_rerunning_day2_changes_nothing(runs):
-    from jobs.corpus_store import manifest_identity
-
-    again = runs["day2_again"]
-    _check_run(again)
-    first, second = runs["day2"]["manifest"], again["manifest"]
-    assert second["publish_id"] != first["publish_id"]  # it really published again...
-    assert manifest_identity(second) == manifest_identity(first)  # ...the same snapshot
-    assert again["result"]["run_id"] == second["run_id"] != first["run_id"]  # by the re-run's own run
-    events = again["result"]["asset_events"]  # announced with the snapshot's date, not the run's
-    assert [(e["extra"]["date"], e["extra"]["publish_id"]) for e in events] == [(DAY2, second["publish_id"])]
-    assert second["content_digest"] == first["content_digest"]
-    assert again["rows"] == runs["day2"]["rows"]
-    # The same new files extracted again (the base is still day 1), nothing else.
-    assert second["summary"]["files"] == runs["split"].expected[DAY2]["files"]
-    # The previous publish of the same date is gone; day 1 is untouched.
-    after = runs["after_rerun"]
-    assert after["day2_data"] == [second["publish_id"]]
-    assert after["day1_manifest"] == runs["day1"]["manifest"]
-    assert after["staging"] == []
+    assert (rows[split.day2_new[0]]["label"], rows[split.day2_new[0]]["family"]) == ("malicious", "emotet")
 
 
 def _expected_metrics(exp: dict) -> dict[str, str]:
@@ -309,33 +279,20 @@ def _expected_metrics(exp: dict) -> dict[str, str]:
 
 def test_statsd_metrics_of_each_run(runs):
     split = runs["split"]
-    for key, date in (("day1", DAY1), ("day2", DAY2), ("day2_again", DAY2)):
+    for key, date in (("day1", DAY1), ("day2", DAY2)):
+        exp = split.expected[date]
         metrics = runs[key]["metrics"]
-        expected = _expected_metrics(split.expected[date])
+        expected = _expected_metrics(exp)
         assert {k: metrics.get(k) for k in expected} == expected, key
-        # Rows by status: one per extracted file, the same figures as the summary's.
-        status = {k.rsplit(".", 1)[1]: v for k, v in metrics.items() if k.startswith("binfeat.corpus.status.")}
-        assert status == {k: f"{v}|g" for k, v in runs[key]["manifest"]["summary"]["status"].items()}, key
-        assert sum(int(v.split("|")[0]) for v in status.values()) == split.expected[date]["extracted"]
+        status = {k.rsplit(".", 1)[1]: int(v.split("|")[0]) for k, v in metrics.items()
+                  if k.startswith("binfeat.corpus.status.")}  # fmt: skip
+        assert sum(status.values()) == exp["files"]["extracted"], key  # one row per extracted file
         assert metrics["binfeat.corpus.duration"].endswith("|ms")
         assert "binfeat.corpus.errors.unreadable" not in metrics
-    assert runs["day1"]["metrics"]["binfeat.corpus.files.new"] == f"{split.n_day1}|g"
-    assert runs["day2"]["metrics"]["binfeat.corpus.files.extracted"] == f"{split.n_day2_new}|g"
-
-
-def test_maintenance_dag_runs(runs):
-    result = runs["maintenance"]["result"]
-    assert result is not None, runs["maintenance"]["output"][-5000:]
-    assert result["state"] == "success", (result, runs["maintenance"]["output"][-5000:])
-    assert set(result["tasks"].values()) == {"success"}
-    assert set(result["tasks"]) == {"delete_old_task_logs", "maintain_corpus_store"}
-    store = runs["store"]
-    assert sorted(p.name for p in (store / "snapshots").iterdir()) == [f"{DAY2}.json"]  # kept 1
-    assert sorted(p.name for p in (store / "data").iterdir()) == [DAY2]
 
 
 def test_no_credential_in_any_log(runs):
-    texts = [runs[k]["output"] for k in ("day1", "day2", "day2_again", "maintenance")] + runs["task_logs"]
+    texts = [runs[k]["output"] for k in ("day1", "day2")] + runs["task_logs"]
     assert any("Spark-Submit cmd" in t for t in texts)  # the logs we scan do hold the submit command
     assert any("binfeat.corpus_update run_id=" in t for t in texts)  # ...and the job's own output
     for secret in [*runs["secrets"], runs["key_id"]]:

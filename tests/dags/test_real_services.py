@@ -1,11 +1,13 @@
 """The DAGs on a real Airflow deployment: api-server, dag-processor and scheduler on 127.0.0.1.
 
 What ``dag.test()`` cannot show runs here, on one set of services shared by the module (LocalExecutor,
-SQLite, parallelism 3, no log server): task isolation from the metadata database, reschedule-mode
+SQLite, parallelism 3, no log server): task isolation from the metadata database (the Spark
+operator, the sensor reading the Iceberg store's metadata, the store's maintenance), reschedule-mode
 waiting, unpausing with catchup off, clearing an earlier date while a later run waits, re-running a
-date, the asset events' order, the maintenance DAG, and the metadata clean-up command run on the
-scheduler host against the real database. The corpus update runs real Spark (local[2]) on a few real
-executables (the sample corpus, or real ELF programs and seeded bytes without it).
+date, the asset events' order, and the metadata clean-up command run on the scheduler host against
+the real database. The corpus update runs real Spark (local[2]) on the embedded Iceberg store with
+2-3 small real executables per date (PE, ELF and Mach-O of the sample corpus, or real ELF programs
+and seeded bytes without it): the extraction is tested elsewhere, the deployment here.
 
 The tests run in file order and build on each other (one deployment, one store).
 """
@@ -26,20 +28,24 @@ from pathlib import Path
 import pytest
 
 from tests.dags.airflow_services import PYTHON, REPO, AirflowServices
-from tests.dags.corpus_split import corpus_files, corpus_root, crafted_files
+from tests.dags.corpus_split import corpus_root, crafted_files, small_executables
 
 pytestmark = [pytest.mark.airflow, pytest.mark.spark, pytest.mark.network, pytest.mark.timeout(2400)]
 
 CORPUS_DAG = "binfeat_corpus_update"
 MAINTENANCE_DAG = "binfeat_maintenance"
 D1, D2 = "2026-11-20", "2026-11-21"
-N1, N2 = 4, 3  # files of day 1, new files of day 2
-INCOMING_TIMEOUT_S = 40  # how long a day's input is waited for before the day is skipped (test setting)
+N1, N2 = 3, 2  # files of day 1, new files of day 2
+# How long a day's input is waited for before the day is skipped (test setting): the unpaused day is
+# looked at twice (0 s, 15 s) and skipped at the third look. A look that finds the input succeeds
+# whatever the time (the sensor looks before it checks the timeout).
+INCOMING_TIMEOUT_S = 20
 # Between two looks of a reschedule-mode sensor. Keep it well above a task process's wind-down (up to
 # ~6 s seen on a loaded 2-core machine): with 3 s, the executor's late "finished" event of one look
 # arrived while the next look was running, and the scheduler marked the sensor failed (Airflow 3.3.2).
 INCOMING_POKE_S = 15
-ALL_TASKS = ("wait_for_incoming", "update_corpus", "snapshot_published")
+ALL_TASKS = ("wait_for_incoming", "update_corpus", "corpus_published")
+MAINTENANCE_TASKS = ("delete_old_task_logs", "maintain_corpus_store")
 # A few files need one extraction partition (one Python worker to warm up): a typed Param, natively.
 CONF = {"partitions": 1}
 
@@ -53,6 +59,7 @@ class Deployment:
     files: dict[str, list[Path]]
     secrets: list[str]
     run_ids: dict[str, str] = field(default_factory=dict)
+    published: dict[str, dict] = field(default_factory=dict)  # date -> its description once published
     figures: list[dict] = field(default_factory=list)
     stopped: bool = False
 
@@ -75,21 +82,10 @@ def _seconds(obj: dict) -> float | None:
 
 
 def _pick_files(staging: Path) -> list[Path]:
-    """N1 + N2 real executables: PE, ELF and Mach-O of the sample corpus when built, else crafted."""
+    """N1 + N2 small real executables: PE, ELF and Mach-O of the sample corpus when built, else crafted."""
     root = corpus_root()
-    if root is None:
-        return crafted_files(N1 + N2, staging)
-    by_sha = {p.name: p for p in corpus_files(root)}
-    picked: list[Path] = []
-    with open(root / "manifest.jsonl", encoding="utf-8") as fh:
-        entries = sorted((json.loads(line) for line in fh if line.strip()), key=lambda e: e["sha256"])
-    for fmt in ("pe", "elf", "macho", "pe", "elf", "macho", "elf"):
-        for e in entries:
-            path = by_sha.get(e["sha256"])
-            if e.get("format") == fmt and path and path not in picked and 10_000 <= e["size"] <= 400_000:
-                picked.append(path)
-                break
-    return picked if len(picked) == N1 + N2 else corpus_files(root)[: N1 + N2]
+    picked = small_executables(root, N1 + N2) if root else []
+    return picked if len(picked) == N1 + N2 else crafted_files(N1 + N2, staging)
 
 
 @pytest.fixture(scope="module")
@@ -134,16 +130,20 @@ def deployment():
         assert left == [], f"processes left running: {left}"
 
 
-def _manifest(dep: Deployment, date: str) -> dict:
-    return json.loads((dep.store / "snapshots" / f"{date}.json").read_text())
+def _describe(dep: Deployment, date: str) -> dict | None:
+    """The store's own description of a published date (None when not published), as the sensor sees it."""
+    from jobs.corpus.tags import describe_date
+
+    return describe_date(date, store=str(dep.store))
 
 
-def _rows(dep: Deployment, manifest: dict) -> dict[str, dict]:
-    import pyarrow.dataset as ds
+def _rows(dep: Deployment, date: str) -> dict[str, dict]:
+    """sha256 -> the row as of ``date``."""
+    from jobs.corpus.catalog import StoreConfig
+    from jobs.corpus.read import read_as_of
 
-    table = ds.dataset(dep.store / manifest["corpus_path"], format="parquet", partitioning="hive").to_table(
-        columns=["sha256", "status", "feature_version", "ingest_date"]
-    )
+    table = read_as_of(date, cfg=StoreConfig(store=str(dep.store)),
+                       columns=["sha256", "status", "feature_version", "ingest_date", "run_id"])  # fmt: skip
     return {r["sha256"]: {**r, "ingest_date": str(r["ingest_date"])} for r in table.to_pylist()}
 
 
@@ -178,10 +178,14 @@ def test_nothing_binds_all_interfaces(deployment):
 
 def test_unpausing_starts_the_latest_day_which_is_skipped_without_input(deployment):
     """Catchup off: unpausing creates the latest complete day's run at once. Its files never come:
-    the first task waits in reschedule mode, then skips the day; the run ends, nothing fails."""
+    the first task waits in reschedule mode, then skips the day; the run ends, nothing fails.
+
+    The maintenance DAG is unpaused at the same moment: its scheduled run (the defaults) finds no
+    store yet and leaves it alone, while the corpus DAG waits."""
     svc = deployment.services
     svc.unpause(CORPUS_DAG)
-    svc.wait_until(lambda: svc.runs(CORPUS_DAG), 300, "the scheduled run of the latest day")
+    svc.unpause(MAINTENANCE_DAG)
+    svc.wait_until(lambda: svc.runs(CORPUS_DAG) and svc.runs(MAINTENANCE_DAG), 300, "the scheduled runs")
     (run,) = svc.runs(CORPUS_DAG)
     assert run["run_type"] == "scheduled"
     yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
@@ -189,12 +193,16 @@ def test_unpausing_starts_the_latest_day_which_is_skipped_without_input(deployme
         (datetime.now(UTC) - timedelta(days=2)).date().isoformat()  # started right after midnight UTC
     )
     deployment.run_ids["unpaused"] = run["dag_run_id"]
+    (maintenance,) = svc.runs(MAINTENANCE_DAG)
+    done_m = svc.wait_run(MAINTENANCE_DAG, maintenance["dag_run_id"], timeout=600)
+    tis_m = deployment.record(MAINTENANCE_DAG, maintenance["dag_run_id"], "maintenance, unpaused, no store yet")
     done = svc.wait_run(CORPUS_DAG, run["dag_run_id"], timeout=600)
     tis = deployment.record(CORPUS_DAG, run["dag_run_id"], "unpaused latest day, no input")
-    assert done["state"] == "success", svc.diagnosis()
+    assert (done["state"], done_m["state"]) == ("success", "success"), svc.diagnosis()
     assert {t: ti["state"] for t, ti in tis.items()} == dict.fromkeys(ALL_TASKS, "skipped")
+    assert {t: ti["state"] for t, ti in tis_m.items()} == dict.fromkeys(MAINTENANCE_TASKS, "success")
     assert tis["wait_for_incoming"]["duration"] is not None
-    assert not (deployment.store / "snapshots").exists()  # nothing published
+    assert not deployment.store.exists()  # nothing published, no store created
 
 
 def test_a_nightly_date_end_to_end(deployment):
@@ -205,20 +213,19 @@ def test_a_nightly_date_end_to_end(deployment):
     tis = deployment.record(CORPUS_DAG, run_id, f"{D1}")
     assert done["state"] == "success", svc.diagnosis()
     assert {t: ti["state"] for t, ti in tis.items()} == dict.fromkeys(ALL_TASKS, "success")
-    m = _manifest(deployment, D1)
-    rows = _rows(deployment, m)
-    assert m["date"] == D1 and m["run_id"] == run_id
-    assert m["summary"]["phases_s"] and "--partitions 1 " in _submit_line(deployment, run_id)
-    assert (m["rows"]["total"], m["rows"]["carried"], m["rows"]["extracted"]) == (N1, 0, N1)
-    assert m["summary"]["files"]["discovered"] == N1 and m["summary"]["files"]["extracted"] == N1
+    info = _describe(deployment, D1)  # the tag corpus-D1 and its record exist
+    assert (info["tag"], info["rows"], info["run_id"]) == (f"corpus-{D1}", N1, run_id)
+    rows = _rows(deployment, D1)
     assert set(rows) == {_sha(f) for f in deployment.files[D1]}
-    assert {r["ingest_date"] for r in rows.values()} == {D1}
-    assert all(r["feature_version"] == m["feature_version"] for r in rows.values())
+    assert {r["ingest_date"] for r in rows.values()} == {D1} and {r["run_id"] for r in rows.values()} == {run_id}
+    assert all(r["feature_version"] == info["feature_version"] for r in rows.values())
+    assert "--partitions 1 " in _submit_line(deployment, run_id)
+    deployment.published[D1] = info
 
 
 def test_clearing_an_earlier_date_while_a_later_run_waits_does_not_deadlock(deployment):
     """D2 waits for its input; D1 is cleared meanwhile (max_active_runs=1). Nights are not chained,
-    so D2 goes on when its input lands, then D1 runs again; both succeed."""
+    so D2 goes on when its input lands, then D1 runs again; both succeed, and D1's re-run adds nothing."""
     svc = deployment.services
     run2 = _trigger(deployment, CORPUS_DAG, D2, CONF)
     deployment.run_ids[D2] = run2
@@ -242,17 +249,17 @@ def test_clearing_an_earlier_date_while_a_later_run_waits_does_not_deadlock(depl
     assert {t: (ti["state"], ti["try_number"]) for t, ti in tis1.items()} == dict.fromkeys(ALL_TASKS, ("success", 2))
     # One run at a time: D1's second update started after D2's run had finished.
     assert tis1["update_corpus"]["start_date"] >= done2["end_date"]
-    m2 = _manifest(deployment, D2)
-    assert (m2["rows"]["total"], m2["rows"]["carried"], m2["rows"]["extracted"]) == (N1 + N2, N1, N2)
-    assert m2["summary"]["files"]["known"] == 1
-    assert set(_rows(deployment, m2)) == {_sha(f) for f in deployment.files[D1] + deployment.files[D2]}
+    info2 = _describe(deployment, D2)
+    assert (info2["rows"], info2["run_id"]) == (N1 + N2, run2)
+    rows = _rows(deployment, D2)
+    assert set(rows) == {_sha(f) for f in deployment.files[D1] + deployment.files[D2]}
+    assert {s for s, r in rows.items() if r["ingest_date"] == D2} == {_sha(f) for f in deployment.files[D2]}
+    assert _describe(deployment, D1) == deployment.published[D1]  # the re-run of D1 committed nothing
+    deployment.published[D2] = info2
 
 
 def test_a_date_is_rerun_with_the_date_param_and_the_events_say_which_date(deployment):
-    from jobs.corpus_store import manifest_identity
-
     svc = deployment.services
-    before = _manifest(deployment, D1)
     status, reply = svc.trigger(CORPUS_DAG, f"{D1}T00:00:00Z")  # the same logical date again
     assert status == 409, (status, reply)  # refused (a run of that logical date exists), no IntegrityError
     run_id = _trigger(deployment, CORPUS_DAG, None, {**CONF, "date": D1})  # the supported way
@@ -260,37 +267,34 @@ def test_a_date_is_rerun_with_the_date_param_and_the_events_say_which_date(deplo
     tis = deployment.record(CORPUS_DAG, run_id, f"{D1} re-run with the date param")
     assert done["state"] == "success" and done["logical_date"] is None, svc.diagnosis()
     assert {t: ti["state"] for t, ti in tis.items()} == dict.fromkeys(ALL_TASKS, "success")
-    after = _manifest(deployment, D1)
-    assert after["run_id"] == run_id and after["publish_id"] != before["publish_id"]
-    assert manifest_identity(after) == manifest_identity(before)  # the same snapshot content
+    assert _describe(deployment, D1) == deployment.published[D1]  # append-only: the re-run added nothing
     # The events, in the order they were emitted: an older date is announced after a newer one;
-    # the extra says which date each one is and whether it is the latest.
-    events = [(e["extra"]["date"], e["extra"]["latest"], e["source_run_id"]) for e in svc.asset_events(CORPUS_DAG)]
-    assert events == [
+    # the extra says which date each one is, whether it is the latest, and which snapshot it is.
+    events = svc.asset_events(CORPUS_DAG)
+    assert [(e["extra"]["date"], e["extra"]["latest"], e["source_run_id"]) for e in events] == [
         (D1, True, deployment.run_ids[D1]),
         (D2, True, deployment.run_ids[D2]),
         (D1, False, deployment.run_ids[D1]),  # D1 cleared and run again
         (D1, False, run_id),  # D1 re-run with the date param
     ]
+    for e in events:
+        published = deployment.published[e["extra"]["date"]]
+        assert {k: e["extra"][k] for k in published} == published
+        assert e["extra"]["location"]["store"] == str(deployment.store)
 
 
-def test_maintenance_dag(deployment):
+def test_maintenance_dag_on_the_iceberg_store(deployment):
+    """A manual run keeping one day: D1's tag expires, D2 reads the same, every task succeeds under
+    task isolation (the store's maintenance touches the catalog and the warehouse only)."""
     svc = deployment.services
-    svc.unpause(MAINTENANCE_DAG)  # catchup off: the latest day's run starts at once, defaults (keep 14)
-    svc.wait_until(lambda: svc.runs(MAINTENANCE_DAG), 300, "the scheduled maintenance run")
-    scheduled = svc.runs(MAINTENANCE_DAG)[0]["dag_run_id"]
-    done = svc.wait_run(MAINTENANCE_DAG, scheduled, timeout=600)
-    tis = deployment.record(MAINTENANCE_DAG, scheduled, "maintenance, unpaused")
-    assert done["state"] == "success", svc.diagnosis()
-    assert {t: ti["state"] for t, ti in tis.items()} == {"delete_old_task_logs": "success",
-                                                         "maintain_corpus_store": "success"}  # fmt: skip
-    assert sorted(p.name for p in (deployment.store / "snapshots").iterdir()) == [f"{D1}.json", f"{D2}.json"]
-    manual = _trigger(deployment, MAINTENANCE_DAG, None, {"keep_snapshots": 1})
+    rows2 = _rows(deployment, D2)
+    manual = _trigger(deployment, MAINTENANCE_DAG, None, {"keep_days": 1, "orphan_age_hours": 0})
     done = svc.wait_run(MAINTENANCE_DAG, manual, timeout=600)
-    tis = deployment.record(MAINTENANCE_DAG, manual, "maintenance, keep_snapshots=1")
+    tis = deployment.record(MAINTENANCE_DAG, manual, "maintenance, keep_days=1")
     assert done["state"] == "success", svc.diagnosis()
-    assert set(ti["state"] for ti in tis.values()) == {"success"}
-    assert sorted(p.name for p in (deployment.store / "snapshots").iterdir()) == [f"{D2}.json"]
+    assert {t: ti["state"] for t, ti in tis.items()} == dict.fromkeys(MAINTENANCE_TASKS, "success")
+    assert _describe(deployment, D1) is None
+    assert _describe(deployment, D2) == deployment.published[D2] and _rows(deployment, D2) == rows2
 
 
 def test_no_credential_in_any_log(deployment):
