@@ -41,10 +41,10 @@ def replicate(tables, base: pa.Table, copies: int, copies_per_file: int, first_d
     """
     from jobs.corpus.commit import publish_features
     from jobs.corpus.extraction import load_contract
-    from jobs.corpus.schema import ROW_GROUP_ROWS, features_schema, parquet_options
+    from jobs.corpus.schema import ROW_GROUP_ROWS, conform, features_schema, parquet_options
 
     schema = features_schema(load_contract().schema)
-    base = base.select(schema.names)
+    base = conform(base.select(schema.names), schema)  # as stored: a read's fixed-size vector is a list again
     loc = tables.features.location().rstrip("/") + "/data"
     version = base.column("feature_version")[0].as_py()
     t0 = time.perf_counter()

@@ -16,8 +16,11 @@ store's code:
         def count_rows(self, as_of=None) -> int:  # optional: lets a matrix be allocated up front
             ...
 
+        def count_not_error(self, as_of=None) -> int:  # optional: the same when error rows are dropped
+            ...
+
 Any object with a ``feature_batches`` method is such a store (the corpus store in ``jobs.corpus``
-implements it).
+implements it: ``jobs.corpus.source.StoreSource``).
 """
 
 from __future__ import annotations
@@ -170,4 +173,6 @@ def _store_source(store: FeatureStore, as_of: Any) -> Source:
         probe.close()
     counter = getattr(store, "count_rows", None)
     rows = counter(as_of) if callable(counter) else None
-    return Source(schema, lambda cols: iter(store.feature_batches(as_of, _columns(schema, cols))), rows, lambda: None)
+    not_error = getattr(store, "count_not_error", None)
+    return Source(schema, lambda cols: iter(store.feature_batches(as_of, _columns(schema, cols))), rows,
+                  (lambda: not_error(as_of)) if callable(not_error) else lambda: None)

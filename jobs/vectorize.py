@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -22,6 +22,7 @@ from jobs.part_writer import parquet_options
 from jobs.staging import RunStaging, remove_stale
 
 BATCH_ROWS = 1024
+PART_ROWS = 65536  # rows per output file when re-vectorising a store (one file per input file otherwise)
 STATUS_SCHEMA = pa.schema([("file", pa.int32()), ("rows", pa.int64())])
 
 
@@ -55,6 +56,13 @@ def convert(source: str, target: str, scheme: str, feature_version: str) -> int:
     reader = pq.ParquetFile(source)
     schema, batches = revectorize(reader.iter_batches(batch_size=BATCH_ROWS), reader.schema_arrow, scheme,
                                   feature_version)
+    return write_file(schema, batches, target)
+
+
+def write_file(schema: pa.Schema, batches: Iterable[pa.RecordBatch], target: str) -> int:
+    """Write ``batches`` to ``target`` (a temporary name, then renamed); returns the rows written."""
+    import pyarrow.parquet as pq
+
     tmp = f"{target}.{uuid.uuid4().hex[:8]}.tmp"
     rows = 0
     try:
@@ -67,6 +75,62 @@ def convert(source: str, target: str, scheme: str, feature_version: str) -> int:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return rows
+
+
+def check_store_input(source, date: str, scheme: str) -> str:
+    """The feature version of a store's rows as of ``date``; StoreError, MatrixError when they cannot
+    be vectorised with ``scheme`` (said before any work starts)."""
+    from extract.matrix import plan_vectors
+
+    reader = source.feature_batches(date, None)  # its schema only: no data file is opened
+    plan_vectors(reader.schema.remove_metadata(), scheme)
+    reader.close()
+    return source.feature_version(date)
+
+
+def run_store(source, date: str, output: str, scheme: str, *, part_rows: int = PART_ROWS) -> dict:
+    """Re-vectorise the corpus as of ``date`` (a :class:`jobs.corpus.source.StoreSource`) into the
+    dataset OUTPUT, here, streamed: one part file per ``part_rows`` rows, in the store's read order."""
+    from extract.revectorize import revectorize
+
+    t0 = time.monotonic()
+    started = datetime.now(UTC)
+    output = os.path.abspath(output)
+    check_output(output)
+    version = check_store_input(source, date, scheme)
+    remove_stale(output)
+    reader = source.feature_batches(date, None)
+    schema, batches = revectorize(reader, reader.schema, scheme, version)
+    with RunStaging.create(output) as staging:
+        rows = files = 0
+        for index, part in enumerate(_parts(batches, part_rows)):
+            rows += write_file(schema, part, str(staging.dataset / out_name(index)))
+            files += 1
+        if files == 0:  # an empty corpus still gives a dataset with the schema
+            write_file(schema, iter(()), str(staging.dataset / out_name(0)))
+            files = 1
+        summary = {"input": f"{source.cfg.describe() if source.cfg else 'store'} as of {date}", "output": output,
+                   "scheme": scheme, "feature_version": version, "files": files, "rows": rows, "engine": "local",
+                   "started_at": started.isoformat(timespec="seconds"), "duration_s": round(time.monotonic() - t0, 3)}
+        write_json_atomic(staging.dataset / SUMMARY_IN_DATASET, summary, tmp_dir=staging.root)
+        publish(staging.dataset, output, previous=staging.root / "previous")
+        write_json_atomic(summary_path(output), summary, tmp_dir=staging.root)
+    return summary
+
+
+def _parts(batches: Iterator[pa.RecordBatch], part_rows: int) -> Iterator[Iterator[pa.RecordBatch]]:
+    """Consecutive runs of ``batches`` of about ``part_rows`` rows each (a batch is never split)."""
+    pending = next(batches, None)
+    while pending is not None:
+        def run() -> Iterator[pa.RecordBatch]:
+            nonlocal pending
+            n = 0
+            while pending is not None and (n == 0 or n + pending.num_rows <= part_rows):
+                n += pending.num_rows
+                yield pending
+                pending = next(batches, None)
+
+        yield run()
 
 
 @dataclass

@@ -11,9 +11,9 @@ property value is ever logged (:meth:`StoreConfig.describe` names the catalog, n
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,17 +101,29 @@ def open_catalog(cfg: StoreConfig):
             return load_catalog(cfg.catalog, **props)
         except Exception as exc:  # pyiceberg raises many kinds; the operator needs the first line
             raise StoreError(f"cannot open catalog {cfg.catalog!r}: {_first_line(exc)}") from None
-    from pyiceberg.catalog.sql import SqlCatalog
-
     root = os.path.abspath(cfg.store or "")
     os.makedirs(root, exist_ok=True)
     warehouse = _warehouse_uri(cfg.warehouse or os.path.join(root, WAREHOUSE_DIR))
-    return SqlCatalog(
-        EMBEDDED_CATALOG,
-        uri=f"sqlite:///{os.path.join(root, CATALOG_FILE)}",
-        warehouse=warehouse,
-        **_s3_properties(cfg, {}),
-    )
+    return embedded_catalog(os.path.join(root, CATALOG_FILE), warehouse, _s3_properties(cfg, {}))
+
+
+def embedded_catalog(path: str, warehouse: str, props: dict[str, str]):
+    """The SQLite catalog at ``path``, its SQL tables created when missing.
+
+    Two first nights opening a new store at once both find the SQL tables missing and both create
+    them; the loser's CREATE TABLE fails ("already exists"). Opened again, it finds them.
+    """
+    from pyiceberg.catalog.sql import SqlCatalog
+    from sqlalchemy.exc import SQLAlchemyError
+
+    attempt = 1
+    while True:
+        try:
+            return SqlCatalog(EMBEDDED_CATALOG, uri=f"sqlite:///{path}", warehouse=warehouse, **props)
+        except SQLAlchemyError as exc:
+            if "already exists" not in str(exc) or attempt == 3:
+                raise StoreError(f"cannot open the embedded catalog {path}: {_first_line(exc)}") from None
+            attempt += 1
 
 
 @dataclass
@@ -132,16 +144,17 @@ class Tables:
 def open_tables(cfg: StoreConfig, *, features_schema=None) -> Tables:
     """Load the tables; with ``features_schema`` (an Arrow schema) create whatever is missing.
 
-    Creation is safe against a concurrent creator: the loser of the race loads the winner's table.
+    Creation is create-or-load, for the namespace and each table: a process that loses the race
+    to create one (two first nights at once) loads the winner's and goes on.
     """
-    from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError
+    from pyiceberg.exceptions import NoSuchTableError
 
     catalog = open_catalog(cfg)
     if features_schema is not None:
-        with contextlib.suppress(NamespaceAlreadyExistsError):
-            catalog.create_namespace(cfg.namespace)
-        features = _load_or_create_features(catalog, cfg, features_schema)
-        labels = _load_or_create_labels(catalog, cfg)
+        ensure_namespace(catalog, cfg.namespace)
+        features = create_or_load(catalog, cfg.identifier(FEATURES), lambda: create_features(catalog, cfg,
+                                                                                              features_schema))
+        labels = create_or_load(catalog, cfg.identifier(LABELS), lambda: create_labels(catalog, cfg))
     else:
         try:
             features = catalog.load_table(cfg.identifier(FEATURES))
@@ -160,45 +173,65 @@ def open_tables(cfg: StoreConfig, *, features_schema=None) -> Tables:
     return Tables(cfg, catalog, features, labels)
 
 
-def _load_or_create_features(catalog, cfg: StoreConfig, schema):
-    from pyiceberg.exceptions import NoSuchTableError, TableAlreadyExistsError
+def ensure_namespace(catalog, namespace: str) -> None:
+    """Create ``namespace`` unless it exists. A failed create is fine when the namespace exists
+    afterwards: pyiceberg raises NamespaceAlreadyExistsError, or (the SQL catalog, when another
+    process inserted it between its check and its insert) a database IntegrityError."""
+    if catalog.namespace_exists(namespace):
+        return
+    try:
+        catalog.create_namespace(namespace)
+    except Exception:  # NamespaceAlreadyExistsError, or the database's own IntegrityError
+        if not catalog.namespace_exists(namespace):
+            raise
 
+
+def create_or_load(catalog, ident: tuple[str, str], create: Callable[[], None]):
+    """The table ``ident``: loaded, or created by ``create()`` (one commit) and loaded.
+
+    A create that fails because another process created the table first is not an error: the
+    catalog refuses the loser's commit with TableAlreadyExistsError, or with CommitFailedException
+    ("Table already exists", when the table appeared after the loser started its transaction). Any
+    failure after which the table exists means exactly that; otherwise it is raised.
+    """
+    from pyiceberg.exceptions import NoSuchTableError
+
+    try:
+        return catalog.load_table(ident)
+    except NoSuchTableError:
+        pass
+    from pyiceberg.exceptions import CommitFailedException, TableAlreadyExistsError
+
+    try:
+        create()
+    except (TableAlreadyExistsError, CommitFailedException):
+        try:
+            return catalog.load_table(ident)
+        except NoSuchTableError:
+            pass
+        raise
+    return catalog.load_table(ident)
+
+
+def create_features(catalog, cfg: StoreConfig, schema) -> None:
+    """Create ``features`` with its partition spec in one commit: a concurrent night never sees it
+    unpartitioned."""
     from jobs.corpus.schema import FEATURES_PROPERTIES, PARTITION_COLUMN
 
-    ident = cfg.identifier(FEATURES)
-    try:
-        return catalog.load_table(ident)
-    except NoSuchTableError:
-        pass
-    try:
-        # One commit creates the table with its partition spec: a concurrent night never sees it unpartitioned.
-        tx = catalog.create_table_transaction(ident, schema=schema, properties=FEATURES_PROPERTIES)
-        with tx.update_spec() as spec:
-            spec.add_identity(PARTITION_COLUMN)
-        tx.commit_transaction()
-        return catalog.load_table(ident)
-    except TableAlreadyExistsError:
-        return catalog.load_table(ident)
+    tx = catalog.create_table_transaction(cfg.identifier(FEATURES), schema=schema, properties=FEATURES_PROPERTIES)
+    with tx.update_spec() as spec:
+        spec.add_identity(PARTITION_COLUMN)
+    tx.commit_transaction()
 
 
-def _load_or_create_labels(catalog, cfg: StoreConfig):
-    from pyiceberg.exceptions import NoSuchTableError, TableAlreadyExistsError
-
+def create_labels(catalog, cfg: StoreConfig) -> None:
+    """Create ``labels`` with ``sha256`` as its identifier field (the key engines MERGE by), in one commit."""
     from jobs.corpus.schema import LABELS_PROPERTIES, labels_schema
 
-    ident = cfg.identifier(LABELS)
-    try:
-        return catalog.load_table(ident)
-    except NoSuchTableError:
-        pass
-    try:
-        tx = catalog.create_table_transaction(ident, schema=labels_schema(), properties=LABELS_PROPERTIES)
-        with tx.update_schema() as update:
-            update.set_identifier_fields("sha256")  # the key, for engines that MERGE by it
-        tx.commit_transaction()
-        return catalog.load_table(ident)
-    except TableAlreadyExistsError:
-        return catalog.load_table(ident)
+    tx = catalog.create_table_transaction(cfg.identifier(LABELS), schema=labels_schema(), properties=LABELS_PROPERTIES)
+    with tx.update_schema() as update:
+        update.set_identifier_fields("sha256")
+    tx.commit_transaction()
 
 
 def _first_line(exc: BaseException) -> str:

@@ -48,7 +48,8 @@ def _share(text: str) -> float:
     return value
 
 
-def _date(text: str) -> str:
+def date_argument(text: str) -> str:
+    """An argparse type: a YYYY-MM-DD date (one line when it is not)."""
     from jobs.corpus.tags import DateError, check_date
 
     try:
@@ -75,9 +76,11 @@ def _checked(field: str):
     return check
 
 
-def _store_arguments(p: argparse.ArgumentParser) -> None:
+def add_store_arguments(p: argparse.ArgumentParser, *, required: bool = True) -> None:
+    """The store's options (--store | --catalog, --warehouse, --namespace, --s3-endpoint-url), each
+    checked as it is parsed; also used by ``binfeat matrix`` and ``binfeat vectorize``."""
     g = p.add_argument_group("the store (one of --store or --catalog)")
-    which = g.add_mutually_exclusive_group(required=True)
+    which = g.add_mutually_exclusive_group(required=required)
     which.add_argument("--store", metavar="DIR", type=_checked("store"),
                        help="folder of the embedded catalog (SQLite catalog.db + warehouse/)")  # fmt: skip
     which.add_argument("--catalog", metavar="NAME", type=_checked("catalog"), help="a pyiceberg catalog "
@@ -99,10 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Append one day's new binaries to the corpus's Iceberg tables, upsert the day's labels and "
         "publish the corpus as of that day (tag corpus-DATE).",
     )
-    p.add_argument("--date", required=True, type=_date, help="logical date YYYY-MM-DD (the ingest date of new files)")
+    p.add_argument("--date", required=True, type=date_argument, help="logical date YYYY-MM-DD (the ingest date of new files)")
     p.add_argument("--incoming", required=True, help="the day's files: a folder, a manifest "
                    "(.jsonl/.csv/.parquet) or s3://bucket/prefix")
-    _store_arguments(p)
+    add_store_arguments(p)
     p.add_argument("--labels", help="the day's labels feed: a .jsonl/.csv/.parquet file, a folder or s3:// prefix")
     p.add_argument("--allow-missing-labels", action="store_true",
                    help="a missing labels feed means no new labels today instead of an error")  # fmt: skip
@@ -124,11 +127,11 @@ def build_read_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="binfeat corpus read",
                 description="Write the corpus as of a date (features joined with labels) to one Parquet file.")
     p.add_argument("out", metavar="OUT", help="Parquet file to write (replaced atomically)")
-    p.add_argument("--as-of", required=True, type=_date, metavar="DATE", help="a published date YYYY-MM-DD")
+    p.add_argument("--as-of", required=True, type=date_argument, metavar="DATE", help="a published date YYYY-MM-DD")
     p.add_argument("--columns", type=lambda s: [c.strip() for c in s.split(",") if c.strip()],
                    help="comma-separated columns (feature columns and label, family, label_source, first_seen, "
                         "label_updated_at); default: all")  # fmt: skip
-    _store_arguments(p)
+    add_store_arguments(p)
     return p
 
 
@@ -137,7 +140,7 @@ def build_maintain_parser() -> argparse.ArgumentParser:
 
     p = _Parser(prog="binfeat corpus maintain",
                 description="Expire old dates and snapshots, remove orphan files, compact past partitions.")
-    _store_arguments(p)
+    add_store_arguments(p)
     p.add_argument("--keep-days", type=_positive_int, default=DEFAULTS["keep_days"],
                    help="keep the tags (dates) and snapshots of this many days (default %(default)s)")  # fmt: skip
     p.add_argument("--orphan-age-hours", type=float, default=DEFAULTS["orphan_age_hours"],
@@ -147,7 +150,8 @@ def build_maintain_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _config(args: argparse.Namespace):
+def store_config(args: argparse.Namespace):
+    """The StoreConfig of parsed store options (StoreError when they do not make a store)."""
     from jobs.corpus.catalog import StoreConfig, check_config
 
     cfg = StoreConfig(store=args.store, catalog=args.catalog, warehouse=args.warehouse, namespace=args.namespace,
@@ -211,7 +215,7 @@ def update_main(argv: list[str]) -> int:
     prog = "binfeat corpus update"
     try:
         args = build_parser().parse_args(argv)
-        _config(args)
+        store_config(args)
         from jobs.corpus.extraction import InputError, check_spec
 
         if not args.allow_missing_incoming:
@@ -238,7 +242,7 @@ def read_main(argv: list[str]) -> int:
     prog = "binfeat corpus read"
     try:
         args = build_read_parser().parse_args(argv)
-        cfg = _config(args)
+        cfg = store_config(args)
     except (UsageError, ValueError, RuntimeError) as exc:
         return _usage(prog, str(exc))
     from jobs.corpus.read import write_as_of
@@ -258,7 +262,7 @@ def maintain_main(argv: list[str]) -> int:
     prog = "binfeat corpus maintain"
     try:
         args = build_maintain_parser().parse_args(argv)
-        cfg = _config(args)
+        cfg = store_config(args)
     except (UsageError, ValueError, RuntimeError) as exc:
         return _usage(prog, str(exc))
     from jobs.corpus.maintenance import maintain_store

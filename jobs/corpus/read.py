@@ -2,10 +2,12 @@
 
 As of D (see :mod:`jobs.corpus.tags`): the ``features`` rows of the snapshot tagged ``corpus-D``
 with ``ingest_date <= D`` and D's feature version, left-joined by sha256 with the ``labels``
-snapshot tagged ``corpus-D``. Every data file holds one feature version and one ingest date (the
-partition), so pyiceberg's plan for those two filters *is* the set of rows: the files are read
-whole (the columns asked for), here with pyarrow and elsewhere by DuckDB, polars or Spark
-(:func:`plan_as_of`), and the row count is checked against D's record.
+snapshot tagged ``corpus-D``. Read rows have the contract's types, ``vector`` included (stored
+as a list, read back as the fixed-size list of the version's width). Every data file holds one
+feature version and one ingest date (the partition), so pyiceberg's plan for those two filters
+*is* the set of rows: the files are read whole (the columns asked for), here with pyarrow and
+elsewhere by DuckDB, polars or Spark (:func:`plan_as_of`), and the row count is checked against
+D's record.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from jobs.corpus.catalog import StoreConfig, StoreError, Tables, open_tables
-from jobs.corpus.schema import conform, features_schema, labels_schema
+from jobs.corpus.schema import VECTOR, conform, features_schema, labels_schema
 from jobs.corpus.tags import check_date, published_dates, read_record, tag_snapshot_id
 
 # Label columns in a joined row (labels' source/updated_at renamed: a feature row has neither).
@@ -126,31 +128,77 @@ def _columns(stored: pa.Schema, columns: list[str] | None) -> tuple[list[str], l
     return [c for c in columns if c in stored.names], [c for c in columns if c in JOINED_LABELS]
 
 
-def iter_as_of(
-    date: str, *, cfg: StoreConfig | None = None, tables: Tables | None = None, columns: list[str] | None = None
-) -> Iterator[pa.Table]:
-    """The corpus as of D, a table per batch: the requested columns, labels joined by sha256."""
-    tables = tables or open_tables(_need(cfg))
+@dataclass(frozen=True)
+class Reading:
+    """How to read the corpus as of D: the feature columns read, the label columns joined, and the
+    schema of the batches (known before any data file is opened)."""
+
+    at: AsOf
+    read_cols: list[str]
+    label_cols: list[str]
+    schema: pa.Schema
+    out_columns: list[str] | None
+
+
+def plan_reading(tables: Tables, date: str, columns: list[str] | None = None) -> Reading:
+    """What :func:`iter_as_of` reads and yields for D; StoreError for an unpublished D or an unknown column."""
     at = as_of(tables, date)
     stored = snapshot_schema(tables.features, at.features_snapshot_id)
     feats, label_cols = _columns(stored, columns)
     read_cols = feats if "sha256" in feats or not label_cols else ["sha256", *feats]
     types = features_schema_of(tables)
-    out_schema = pa.schema([types.field(c) if c in types.names else stored.field(c) for c in read_cols])
-    labels = labels_as_of(tables, at) if label_cols else None
+    fixed = fixed_vector_type(tables.features, at.feature_version)
+    fields = [pa.field(VECTOR, fixed) if c == VECTOR and fixed is not None
+              else types.field(c) if c in types.names else stored.field(c) for c in read_cols]
+    labels = labels_schema()
+    fields += [pa.field(c, labels.field(JOINED_LABELS[c]).type) for c in label_cols]
+    schema = pa.schema(fields)
+    if columns:
+        schema = pa.schema([schema.field(c) for c in columns])
+    return Reading(at, read_cols, label_cols, schema, columns or None)
+
+
+def iter_as_of(
+    date: str, *, cfg: StoreConfig | None = None, tables: Tables | None = None, columns: list[str] | None = None
+) -> Iterator[pa.Table]:
+    """The corpus as of D, a table per batch: the requested columns, labels joined by sha256."""
+    tables = tables or open_tables(_need(cfg))
+    yield from iter_reading(tables, plan_reading(tables, date, columns))
+
+
+def iter_reading(tables: Tables, reading: Reading) -> Iterator[pa.Table]:
+    """The tables of a planned reading, each with exactly ``reading.schema``."""
+    at = reading.at
+    labels = labels_as_of(tables, at) if reading.label_cols else None
+    read_schema = pa.schema([reading_field(reading, tables, c) for c in reading.read_cols])
     seen = 0
     for path in sorted(t.file.file_path for t in _single_version_files(tables.features, at.features_snapshot_id,
-                                                                         date, at.feature_version)):  # fmt: skip
-        for batch in _read_file(tables.features, path, read_cols):
-            table = conform(batch, out_schema)
+                                                                         at.date, at.feature_version)):  # fmt: skip
+        for batch in _read_file(tables.features, path, reading.read_cols):
+            table = conform(batch, read_schema)
             seen += table.num_rows
             if labels is not None:
                 idx = pc.index_in(table.column("sha256"), value_set=labels.column("sha256"))
-                for out_name in label_cols:
+                for out_name in reading.label_cols:
                     table = table.append_column(out_name, labels.column(JOINED_LABELS[out_name]).take(idx))
-            yield table.select(columns) if columns else table
+            yield table.select(reading.out_columns) if reading.out_columns else table
     if seen != at.rows:
-        raise StoreError(f"read {seen} rows as of {date}, its record says {at.rows}: the store is damaged")
+        raise StoreError(f"read {seen} rows as of {at.date}, its record says {at.rows}: the store is damaged")
+
+
+def reading_field(reading: Reading, tables: Tables, name: str) -> pa.Field:
+    """The output field of feature column ``name`` (also when ``sha256`` is read only for the join)."""
+    if name in reading.schema.names:
+        return reading.schema.field(name)
+    return features_schema_of(tables).field(name)
+
+
+def fixed_vector_type(table, feature_version: str) -> pa.DataType | None:
+    """The contract's ``fixed_size_list<float32>[width]`` of a version's vector, from the table's
+    ``binfeat.vector.<fv>.width`` property (None without it): read back as extract writes it, so that
+    a store read and an extract output are one schema (``pa.concat_tables`` of the two works)."""
+    width = table.metadata.properties.get(f"binfeat.vector.{feature_version}.width")
+    return pa.list_(pa.field("item", pa.float32()), int(width)) if width else None
 
 
 def _read_file(table, path: str, columns: list[str]) -> Iterator[pa.RecordBatch]:

@@ -1,10 +1,10 @@
-"""The tables' types: the extraction contract made Iceberg-exact, the labels, and their properties.
+"""The tables' types: the extraction contract as it is, the labels, and their properties.
 
-Iceberg has 32- and 64-bit signed integers only, and lists but no fixed-size lists. Each contract
-type is stored as the narrowest Iceberg type that holds every one of its values exactly
-(:func:`iceberg_exact_type`): 8/16-bit integers as int, uint32 as long, uint64 as decimal(20, 0)
-(0 .. 2**64-1; a long would turn addresses of 2**63 and more negative). Once the contract
-declares only such types the mapping is the identity and the two schemas are one.
+The contract declares only types Iceberg holds exactly (:mod:`extract.raw_types`; the feature
+registry refuses any other), so the ``features`` table's columns are the contract's columns with
+the contract's types, plus the store's own two. One exception: ``vector``, a fixed-size list in
+the contract, is a ``list<float>`` here (Iceberg has no fixed-size list); its width and layout are
+table properties (:func:`vector_properties`).
 
 A feature-version bump evolves the ``features`` schema by name (:func:`evolve_features`): new
 columns are added, old rows are never rewritten (they read as null in the new columns).
@@ -24,18 +24,7 @@ STORE_FIELDS = (pa.field("ingest_date", pa.date32()), pa.field("run_id", pa.stri
 PARTITION_COLUMN = "ingest_date"
 ROW_GROUP_ROWS = 2048  # rows per Parquet row group in the store's files (~50 MB of vectors)
 KEY_COLUMNS = ("sha256", "feature_version")
-
-_EXACT: dict[pa.DataType, pa.DataType] = {
-    pa.int8(): pa.int32(),
-    pa.int16(): pa.int32(),
-    pa.uint8(): pa.int32(),
-    pa.uint16(): pa.int32(),
-    pa.uint32(): pa.int64(),
-    pa.uint64(): pa.decimal128(20, 0),
-    pa.float16(): pa.float32(),
-    pa.large_string(): pa.string(),
-    pa.large_binary(): pa.binary(),
-}
+VECTOR = "vector"  # the one contract column stored with another type (a list: no fixed size in Iceberg)
 
 # Properties every binfeat table gets. Why each one:
 # - commit.retry.num-retries=0: pyiceberg would retry a failed append blindly; binfeat re-checks
@@ -65,35 +54,33 @@ class SchemaEvolutionError(ValueError):
     """The contract changed a column's type in a way Iceberg cannot evolve; one line why."""
 
 
-def iceberg_exact_type(t: pa.DataType) -> pa.DataType:
-    """The Arrow type, held exactly by an Iceberg type, that stores values of ``t``."""
-    if t in _EXACT:
-        return _EXACT[t]
-    if pa.types.is_dictionary(t):
-        return iceberg_exact_type(t.value_type)
-    if pa.types.is_struct(t):
-        return pa.struct([f.with_type(iceberg_exact_type(f.type)).with_nullable(True) for f in t])
-    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
-        return pa.list_(t.value_field.with_type(iceberg_exact_type(t.value_type)).with_nullable(True))
-    if pa.types.is_map(t):
-        return pa.map_(iceberg_exact_type(t.key_type), iceberg_exact_type(t.item_type))
+def stored_type(name: str, t: pa.DataType) -> pa.DataType:
+    """The type the ``features`` table stores contract column ``name`` of type ``t`` with: ``t``
+    itself, except the fixed-size ``vector``, stored as a list of the same values."""
+    if name == VECTOR and pa.types.is_fixed_size_list(t):
+        return pa.list_(t.value_field.with_nullable(True))
     return t
 
 
-def differing_columns(contract: pa.Schema) -> list[str]:
-    """Top-level contract columns whose type the store cannot hold as declared (mapped instead)."""
-    return [f.name for f in contract if iceberg_exact_type(f.type) != f.type]
-
-
 def features_schema(contract: pa.Schema) -> pa.Schema:
-    """The ``features`` table's Arrow schema: the contract, Iceberg-exact and nullable, plus the store's columns."""
+    """The ``features`` table's Arrow schema: the contract's columns and types, plus the store's columns.
+
+    Raises SchemaEvolutionError when the contract (a plugin's, say) declares a type Iceberg would
+    convert: the store never changes a value's type behind the reader's back.
+    """
+    from extract.raw_types import inexact
+
     missing = [c for c in KEY_COLUMNS if c not in contract.names]
     if missing:
         raise SchemaEvolutionError(f"the extraction contract lacks key column(s) {', '.join(missing)}")
     clash = [f.name for f in STORE_FIELDS if f.name in contract.names]
     if clash:
         raise SchemaEvolutionError(f"the extraction contract uses the store's column name(s) {', '.join(clash)}")
-    fields = [pa.field(f.name, iceberg_exact_type(f.type)) for f in contract]
+    fields = [pa.field(f.name, stored_type(f.name, f.type)) for f in contract]
+    wrong = [p for f in fields for p in inexact(f.type, f.name)]
+    if wrong:
+        raise SchemaEvolutionError("the extraction contract declares types Iceberg cannot hold exactly: "
+                                   + "; ".join(wrong[:5]) + (f" (and {len(wrong) - 5} more)" if len(wrong) > 5 else ""))
     return pa.schema([*fields, *STORE_FIELDS])
 
 
@@ -184,9 +171,9 @@ def _normalise(t: pa.DataType) -> pa.DataType:
 def conform(table: pa.Table | pa.RecordBatch, schema: pa.Schema) -> pa.Table:
     """``table`` with exactly ``schema``'s columns and types: missing columns null, casts exact.
 
-    Used on both sides of the store: writing (contract types to Iceberg-exact ones; every cast
-    widens, so none can fail or lose a value) and reading (pyiceberg's large types and list field
-    names back to the store's Arrow types).
+    Used on both sides of the store: writing (the contract's fixed-size vector to a list) and
+    reading (pyiceberg's large types and list field names back to the store's Arrow types); no
+    cast can fail or change a value.
     """
     if isinstance(table, pa.RecordBatch):
         table = pa.Table.from_batches([table])

@@ -73,11 +73,13 @@ class NightResult:
 def synthetic_night(
     tables: Tables, date: str, shas: list[str], version: str = "v1", feed: pa.Table | None = None,
     run_id: str = "test", before_commit=None, base_snapshot_id: int | str | None = "head",
-    contract_schema: pa.Schema | None = None,
+    contract_schema: pa.Schema | None = None, source_rows: pa.Table | None = None, properties: dict | None = None,
 ) -> NightResult:  # fmt: skip
     """A night's store steps for samples ``shas`` (new ones get ingest date ``date``).
 
     ``contract_schema`` (default: extract's) is the contract the night writes, e.g. with a column more.
+    ``source_rows`` (contract rows, e.g. extract's own) are written for the new samples instead of
+    :func:`rows`' synthetic ones; ``properties`` are set on the features table with the commit.
     """
     schema = features_schema(contract_schema or contract())
     from jobs.corpus.antijoin import split_candidates
@@ -93,11 +95,19 @@ def synthetic_night(
     split = split_candidates(tables.features, base, unique, version,
                              complete_version=tables.features.metadata.properties.get(COMPLETE_VERSION))  # fmt: skip
     todo = split.to_extract
-    files = write_files(tables, rows([c.sha256 for c in todo], version, [c.ingest_date for c in todo], run_id,
-                                     schema), run_id) if todo else []  # fmt: skip
+    if source_rows is not None and todo:
+        new = source_rows.filter(pc.is_in(source_rows.column("sha256"), pa.array([c.sha256 for c in todo])))
+        days = {c.sha256: dt.date.fromisoformat(c.ingest_date) for c in todo}
+        new = new.append_column("ingest_date", pa.array([days[s] for s in new.column("sha256").to_pylist()],
+                                                        pa.date32())).append_column("run_id", pa.array(
+            [run_id] * new.num_rows))  # fmt: skip
+        files = write_files(tables, conform(new, schema), run_id)
+    else:
+        files = write_files(tables, rows([c.sha256 for c in todo], version, [c.ingest_date for c in todo], run_id,
+                                         schema), run_id) if todo else []  # fmt: skip
     labels = apply_labels(tables, date, feed if feed is not None else feed_schema().empty_table(), run_id=run_id)
     pub = publish_features(
-        tables, date=date, version=version, run_id=run_id, schema=schema, properties={},
+        tables, date=date, version=version, run_id=run_id, schema=schema, properties=properties or {},
         files=files, new_keys={c.sha256 for c in todo}, base_snapshot_id=base, labels_snapshot_id=labels.snapshot_id,
         label_keys=keys_as_of(tables, labels.snapshot_id), complete=True, before_commit=before_commit,
     )  # fmt: skip

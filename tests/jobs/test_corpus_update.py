@@ -25,18 +25,11 @@ import pytest
 
 from jobs.corpus.catalog import StoreConfig, open_tables
 from jobs.corpus.read import plan_as_of, read_as_of
-from jobs.corpus.schema import differing_columns, iceberg_exact_type
 from jobs.corpus.tags import describe_date, published_dates
 from tests.jobs._support import REPO, _norm, child_env
 
 pytestmark = [pytest.mark.spark, pytest.mark.timeout(3600)]
 DAY3, DAY4, DAY5 = "2026-11-22", "2026-11-23", "2026-11-24"
-# The contract columns whose type the store cannot hold as declared today (uint8/16/32/64 inside):
-# stored as iceberg_exact_type says. Empty once extract declares Iceberg-exact types.
-DIFFERS_TODAY = [
-    "pe_header", "pe_dotnet", "elf_header", "elf_segments", "elf_sections", "elf_security", "macho_header",
-    "macho_load_commands", "macho_sections", "macho_dylibs", "macho_security", "macho_platform", "macho_fat",
-]  # fmt: skip
 
 
 def _args(*argv: str):
@@ -144,23 +137,53 @@ def test_feature_version_bump_evolves_the_schema_and_reextracts_once(nights):
     t2 = read_as_of(nights["DAY2"], tables=tables)  # as of day 2: its own version and schema
     assert "plugin_probe" not in t2.column_names
     assert set(t2.column("feature_version").to_pylist()) == {nights["day1"]["feature_version"]}
-    assert PROBE.type == iceberg_exact_type(PROBE.type)
+    from extract.raw_types import inexact
+
+    assert inexact(PROBE.type) == []
 
 
-def test_rows_equal_extracts_own_and_types_are_the_contracts(nights):
-    """The store's rows of day 1 equal extract_batch's rows of the same files, column for column.
+def _plain(t: pa.DataType) -> pa.DataType:
+    """An Arrow type as pyiceberg 0.12 spells what it reads (large strings and lists) in the regular
+    spelling, list items named as Iceberg names them."""
+    if pa.types.is_large_string(t):
+        return pa.string()
+    if pa.types.is_large_binary(t):
+        return pa.binary()
+    if pa.types.is_struct(t):
+        return pa.struct([pa.field(f.name, _plain(f.type)) for f in t])
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+        return pa.list_(pa.field("element", _plain(t.value_type)))
+    if pa.types.is_map(t):
+        return pa.map_(_plain(t.key_type), _plain(t.item_type))
+    return t
 
-    Types: the contract's, except DIFFERS_TODAY, stored as iceberg_exact_type maps them (values
-    equal: every mapped type widens).
-    """
+
+def test_rows_equal_extracts_own_and_the_schema_is_the_contracts(nights):
+    """The store's rows of day 1 equal extract_batch's rows of the same files, column for column,
+    and the stored schema is the contract's exactly, with one exception: ``vector``, a
+    fixed_size_list<float32>[dim] in the contract, is a list<float32> in Iceberg (which has no
+    fixed-size list), its width in the table property ``binfeat.vector.<feature_version>.width``.
+    Checked where it is written (the data files), in the Iceberg table's own schema, and as read."""
+    import pyarrow.parquet as pq
+
     import extract
 
     contract = extract.output_schema()
-    assert differing_columns(contract) == DIFFERS_TODAY
-    stored = read_as_of(nights["DAY1"], tables=nights["tables"], columns=contract.names)
-    for f in contract:
-        want = f.type if f.name not in DIFFERS_TODAY else iceberg_exact_type(f.type)
-        assert stored.schema.field(f.name).type == want, f.name
+    tables = nights["tables"]
+    version = nights["day1"]["feature_version"]
+    vector = contract.field("vector").type
+    stored_vector = pa.list_(pa.field("element", pa.float32()))
+    assert pa.types.is_fixed_size_list(vector) and vector.value_type == pa.float32()
+    assert tables.features.metadata.properties[f"binfeat.vector.{version}.width"] == str(vector.list_size)
+    want = {f.name: stored_vector if f.name == "vector" else f.type for f in contract}
+    stored = read_as_of(nights["DAY1"], tables=tables, columns=contract.names)
+    assert stored.schema == contract  # as read: the contract's schema, the vector fixed-size again
+    for path in nights["files_after_day1"]:  # as the executors wrote them
+        on_disk = pq.read_schema(path)
+        assert on_disk.names == [*contract.names, "ingest_date", "run_id"]
+        assert {n: on_disk.field(n).type for n in contract.names} == want
+    iceberg = tables.features.schema().as_arrow()  # pyiceberg's reading of the table's schema
+    assert {n: _plain(iceberg.field(n).type) for n in contract.names} == {n: _plain(t) for n, t in want.items()}
     paths = sorted(stored.column("path").to_pylist())
     ours = extract.extract_batch(pa.record_batch({"path": pa.array(paths)}))
     want_rows = {r["path"]: {k: _norm(v) for k, v in r.items()} for r in pa.Table.from_batches([ours]).to_pylist()}
@@ -169,6 +192,8 @@ def test_rows_equal_extracts_own_and_types_are_the_contracts(nights):
     for path, row in want_rows.items():
         for col in contract.names:
             assert got_rows[path][col] == row[col], (path, col)
+    both = pa.concat_tables([pa.Table.from_batches([ours]), stored])  # one schema: no promotion needed
+    assert both.num_rows == 2 * len(paths) and both.schema == contract
 
 
 def test_a_failed_run_commits_nothing(nights, tmp_path, capsys):
