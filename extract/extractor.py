@@ -139,6 +139,7 @@ class Extractor:
         self.options = options or ExtractOptions()
         self._worker: ParserWorker | None = None
         self._schema = output_schema(self.options)
+        self._names = tuple(self._schema.names)  # the row's keys (Schema.names builds a new list per call)
         self._feature_version = feature_version()
         self._parser = parser_name()
         self._scheme = scheme_of(self.options)
@@ -176,7 +177,7 @@ class Extractor:
         return self.extract_rows([path], [content])[0]
 
     def _error_row(self, path: str, message: str, **known: Any) -> dict:
-        row = dict.fromkeys(self._schema.names)
+        row = dict.fromkeys(self._names)
         row.update(path=path, format="unknown", status="error", error=message,
                    feature_version=self._feature_version, binfeat_version=__version__, parser=self._parser,
                    groups=self._groups_text)
@@ -315,7 +316,7 @@ class Extractor:
                 errors.update(reply["errors"])
         scan = bs.scanner.finish()
         ctx = ByteContext(size=size, scan=scan, fuzzy=bs.fuzzy.digests())
-        row = dict.fromkeys(self._schema.names)
+        row = dict.fromkeys(self._names)
         md5 = plan.md5 if plan.md5 is not None else bs.md5.hexdigest()
         row.update(sha256=bs.sha256.hexdigest(), md5=md5, size=size, path=path, format=fmt,
                    feature_version=self._feature_version, binfeat_version=__version__, parser=self._parser,
@@ -338,9 +339,9 @@ class Extractor:
             raw["general"] = general_fields(None, size, fmt)
         for name, value in raw.items():
             if name in self._selected and name not in errors:
-                # structural raw values arrive plain from the worker; byte groups keep their numpy
-                # arrays (Arrow takes them whole; extract_rows makes them lists)
-                row[name] = _arrays_kept(value)
+                # as computed: Arrow takes numpy arrays and scalars as they are; extract_rows makes
+                # the values plain Python
+                row[name] = value
         messages += [f"{name}: {msg}" for name, msg in sorted(errors.items())]
         row["status"] = "error" if fatal is not None else "partial" if messages else "ok"
         row["error"] = "; ".join(messages) if messages else None
@@ -375,11 +376,11 @@ class Extractor:
     def extract_rows(self, paths: Iterable[str], contents: Iterable[bytes | None] | None = None) -> list[dict]:
         """Rows in input order, as plain Python values (``vector`` a float32 numpy array or None)."""
         rows = self._rows(paths, contents)
-        names = [g.name for g in self._byte_groups]
+        byte_groups = {g.name for g in self._byte_groups}
         for row in rows:
-            for name in names:
-                if row.get(name) is not None:
-                    row[name] = _plain(row[name])
+            for name in self._scheme.groups:
+                if row.get(name) is not None:  # byte groups' arrays become lists; numpy scalars numbers
+                    row[name] = _plain(row[name]) if name in byte_groups else _arrays_kept(row[name])
         return rows
 
     def _rows(self, paths: Iterable[str], contents: Iterable[bytes | None] | None = None) -> list[dict]:
@@ -474,7 +475,7 @@ class Extractor:
 
     def to_record_batch(self, rows: list[dict]) -> pa.RecordBatch:
         vectors = [r.pop("vector") for r in rows]
-        names = [n for n in self._schema.names if n != "vector"]
+        names = [n for n in self._names if n != "vector"]
         arrays = [pa.array([r[n] for r in rows], type=self._schema.field(n).type) for n in names]
         arrays.append(_vector_array(vectors, self._vector_len))
         for r, v in zip(rows, vectors, strict=True):

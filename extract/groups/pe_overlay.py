@@ -16,10 +16,10 @@ OVERLAY_TYPE = pa.struct([("present", pa.bool_()), ("offset", pa.int64()), ("siz
 OVERLAY_DIMS = ["present", "offset", "size", "size_ratio", "entropy"]
 
 
-def _vec_overlay(raw: dict) -> np.ndarray:
-    fs = raw["file_size"] or 0
-    return np.array([float(raw["present"]), float(raw["offset"] or 0), float(raw["size"]),
-                     raw["size"] / fs if fs else 0.0, raw["entropy"]], dtype=np.float32)
+def _fill_overlay(raws: list[dict], out: np.ndarray) -> None:
+    out[:] = np.array([[float(raw["present"]), float(raw["offset"] or 0), float(raw["size"]),
+                        raw["size"] / raw["file_size"] if raw["file_size"] else 0.0, raw["entropy"]]
+                       for raw in raws], dtype=np.float32)
 
 
 # Where the image described by the headers ends (docs/architecture.md, "PE rules that are not
@@ -98,7 +98,7 @@ def overlay_offset(parsed: Parsed) -> int | None:
 
 
 @declare(REGISTRY, name="pe_overlay", version=2, formats=["pe"], stage="structure", raw_type=OVERLAY_TYPE,
-         dim_names=OVERLAY_DIMS, vectorize=_vec_overlay)
+         dim_names=OVERLAY_DIMS, fill=_fill_overlay)
 def pe_overlay(parsed: Parsed) -> dict:
     """Data appended past the image (pefile's overlay start, by the rules of overlay_offset; an
     Authenticode signature at the end counts as overlay, as in pefile): offset (null when none),
