@@ -11,7 +11,6 @@ vectorised (an MD5 has no useful numeric order).
 
 from __future__ import annotations
 
-import itertools
 import struct
 
 import numpy as np
@@ -19,9 +18,10 @@ import pyarrow as pa
 
 from extract.entropy import buffer_entropy, range_entropies
 from extract.groups import pe_tokens as tok
-from extract.groups.pe_parse import export_names
+from extract.groups.pe_parse import Section, export_names
+from extract.groups.pe_parse import sections as pe_sections
 from extract.hashing import TokenBins, hashed_dim_names
-from extract.parsed import Parsed, load_lief
+from extract.parsed import Parsed, items, load_lief
 from extract.registry import REGISTRY, declare
 from extract.text import clean, clean_all
 
@@ -182,7 +182,7 @@ def _entry_section(binary, sections: list[dict]) -> str:
     return ""
 
 
-def _section_entropies(parsed: Parsed, secs: list) -> list[float]:
+def _section_entropies(parsed: Parsed, secs: list[Section]) -> list[float]:
     """Entropy of each section's content as LIEF reads it, histogrammed in one kernel call.
 
     LIEF's content is the file's bytes at the section's raw offset (cut as LIEF cuts them); its
@@ -194,9 +194,9 @@ def _section_entropies(parsed: Parsed, secs: list) -> list[float]:
     ranges: list[tuple[int, int]] = []
     own: dict[int, float] = {}
     for i, s in enumerate(secs):
-        c = s.content
+        c = s.section.content
         n = len(c)
-        o = int(s.offset)
+        o = s.offset
         if n == 0 or (o >= 0 and o + n <= size and c[:16] == data[o:o + 16] and c[-16:] == data[o + n - 16:o + n]):
             ranges.append((o, n))
         else:
@@ -222,17 +222,12 @@ def pe_section(parsed: Parsed) -> dict:
 
     Caps: the first 4,096 sections (``truncated`` says when more exist); names cut at 256 chars.
     """
-    all_secs = parsed.binary.sections
-    kept = list(itertools.islice(all_secs, MAX_SECTIONS))
+    all_secs = pe_sections(parsed)
+    kept = all_secs[:MAX_SECTIONS]
     entropies = _section_entropies(parsed, kept)
-    sections = []
-    for s, ent in zip(kept, entropies, strict=True):
-        chars = int(s.characteristics)
-        sections.append({
-            "name": clean(s.name, NAME_CAP), "size": int(s.size), "entropy": ent,
-            "vsize": int(s.virtual_size), "props": tok.section_props(chars),
-            "offset": int(s.pointerto_raw_data), "characteristics": chars,
-        })
+    sections = [{"name": clean(s.name, NAME_CAP), "size": s.size, "entropy": ent, "vsize": s.virtual_size,
+                 "props": tok.section_props(s.characteristics), "offset": s.pointerto_raw_data,
+                 "characteristics": s.characteristics} for s, ent in zip(kept, entropies, strict=True)]
     return {"entry": _entry_section(parsed.binary, sections), "sections": sections,
             "truncated": len(all_secs) > MAX_SECTIONS, "table_end": _section_table_end(parsed.data)}
 
@@ -303,7 +298,7 @@ def pe_imports(parsed: Parsed) -> dict:
     ordinal: dict[str, list[bool]] = {}
     n_funcs = n_seen = 0
     truncated = False
-    for lib in parsed.binary.imports:
+    for lib in items(parsed.binary.imports):
         if n_seen >= MAX_IMPORT_SCAN:
             truncated = True
             break
@@ -317,7 +312,7 @@ def pe_imports(parsed: Parsed) -> dict:
                 ordinal[lib_name] = []
         kept: list = []  # this entry's function names, cleaned together below
         flags: list[bool] = []
-        for e in lib.entries:
+        for e in items(lib.entries):
             n_seen += 1
             if n_seen > MAX_IMPORT_SCAN:
                 truncated = True

@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from extract.groups.pe_parse import DIR_CLR, DIR_SECURITY, data_dir, rva_to_offset
 from extract.hashing import TokenBins, hashed_dim_names
-from extract.parsed import Parsed
+from extract.parsed import Parsed, items
 from extract.registry import REGISTRY, declare
 from extract.text import clean
 
@@ -56,8 +56,11 @@ DOTNET_DIMS = (
 )
 
 
+_DOTNET_FIELDS = tuple(DOTNET_TYPE.names)  # (StructType.names builds its list anew on each call)
+
+
 def _dotnet_empty() -> dict:
-    out: dict = {k: None for k in DOTNET_TYPE.names}
+    out: dict = dict.fromkeys(_DOTNET_FIELDS)
     out.update({"present": False, "streams": [], "table_rows": None})
     return out
 
@@ -163,7 +166,7 @@ def pe_dotnet(parsed: Parsed) -> dict:
     """
     out = _dotnet_empty()
     b, buf = parsed.binary, parsed.data
-    rva, size = data_dir(b, DIR_CLR)
+    rva, size = data_dir(parsed, DIR_CLR)
     if rva == 0 or size == 0:
         return out
     out["present"] = True
@@ -302,17 +305,17 @@ def pe_authenticode(parsed: Parsed) -> dict:
     digest algorithms. The digest is not verified (it would hash the whole file again).
     Caps: 16 names per list, 256 chars each."""
     b = parsed.binary
-    off, size = data_dir(b, DIR_SECURITY)
+    off, size = data_dir(parsed, DIR_SECURITY)
     out = {"present": off != 0 and size != 0, "dir_offset": off, "dir_size": size,
            "dir_in_file": off != 0 and size != 0 and off + size <= parsed.size,
            "signatures": 0, "certificates": 0, "signers": 0,
            "signer_issuers": [], "signer_subjects": [], "digest_algorithms": []}
-    for sig in b.signatures:
+    for sig in items(b.signatures):
         out["signatures"] += 1
         out["certificates"] += len(sig.certificates)
         if len(out["digest_algorithms"]) < MAX_NAMES:
             out["digest_algorithms"].append(str(sig.digest_algorithm).rsplit(".", 1)[-1])
-        for signer in sig.signers:
+        for signer in items(sig.signers):
             out["signers"] += 1
             if len(out["signer_issuers"]) < MAX_NAMES:
                 out["signer_issuers"].append(clean(signer.issuer, 256))

@@ -7,7 +7,7 @@ import numpy as np
 import pyarrow as pa
 
 from extract.entropy import buffer_entropy
-from extract.groups.pe_parse import DIR_SECURITY
+from extract.groups.pe_parse import DIR_SECURITY, data_directories, sections
 from extract.parsed import Parsed
 from extract.registry import REGISTRY, declare
 
@@ -61,8 +61,8 @@ def section_ranges(parsed: Parsed) -> list[tuple[int, int, int]]:
     low_alignment = section_align < PAGE
     rva_unit = int(opt.file_alignment) if low_alignment else section_align
     # (rva, raw pointer, raw size, virtual size), in RVA order; equal RVAs keep their table order
-    table = sorted(((int(s.virtual_address), int(s.pointerto_raw_data), int(s.sizeof_raw_data),
-                     int(s.virtual_size)) for s in b.sections), key=lambda sec: sec[0])
+    table = sorted(((s.virtual_address, s.pointerto_raw_data, s.sizeof_raw_data, s.virtual_size)
+                    for s in sections(parsed)), key=lambda sec: sec[0])
     ranges = []
     for i, (rva, raw_ptr, raw_size, vsize) in enumerate(table):
         start = _round_down(rva, rva_unit)
@@ -86,13 +86,13 @@ def overlay_offset(parsed: Parsed) -> int | None:
     """File offset where the overlay starts (the rules above), or None when nothing follows the image."""
     b, file_size = parsed.binary, parsed.size
     extents = [(int(b.dos_header.addressof_new_exeheader) + 24, int(b.header.sizeof_optional_header))]
-    extents += [(int(s.pointerto_raw_data), int(s.sizeof_raw_data)) for s in b.sections]
+    extents += [(s.pointerto_raw_data, s.sizeof_raw_data) for s in sections(parsed)]
     ranges = section_ranges(parsed)
-    for index, directory in enumerate(b.data_directories):
+    for index, (rva, size) in enumerate(data_directories(parsed)):
         if index != DIR_SECURITY:
-            at = rva_file_offset(ranges, int(directory.rva), file_size)
+            at = rva_file_offset(ranges, rva, file_size)
             if at is not None:
-                extents.append((at, int(directory.size)))
+                extents.append((at, size))
     image_end = max((at + n for at, n in extents if at + n <= file_size), default=0)
     return image_end if image_end < file_size else None
 
