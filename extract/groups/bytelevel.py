@@ -78,12 +78,15 @@ def _string_entropy(dist: np.ndarray, printables: int) -> float:
     """Shannon entropy (bits) of the printable-byte distribution, EMBER's float32 rule: each byte
     value that occurs has the share ``float32(count) / float32(printables)`` and the term
     ``share * -log2(share)`` (numpy float32); numpy's float32 sum adds the terms in ascending byte
-    order; the float32 result is returned as a Python float. 0.0 without strings."""
-    occurring = np.flatnonzero(dist)
-    if occurring.size == 0:
+    order; the float32 result is returned as a Python float. 0.0 without strings.
+
+    Computed as 0.0 - sum(share * log2(share)): negating every term negates the sum exactly (the
+    rounding is symmetric), and 0.0 - x gives the sum's 0.0 where every term is -0.0."""
+    counts = dist[dist > 0]
+    if counts.size == 0:
         return 0.0
-    shares = np.asarray(dist, dtype=np.float32)[occurring] / np.float32(printables)
-    return float((shares * -np.log2(shares)).sum(dtype=np.float32))
+    shares = counts.astype(np.float32) / np.float32(printables)
+    return 0.0 - float(np.add.reduce(shares * np.log2(shares), dtype=np.float32))
 
 
 def _strings(ctx: ByteContext) -> dict:
