@@ -43,6 +43,9 @@ setup(
         "pandas>=2.2,<3",  # pyspark 4.2 warns at start-up with pandas >= 3
         "boto3>=1.34,<2",
         "psutil>=5.9",
+        # the corpus store (jobs/corpus): Iceberg tables through pyiceberg, the embedded SQLite catalog;
+        # bounded: binfeat's commit protocol relies on 0.12's transaction and ref semantics
+        "pyiceberg[sql-sqlite,pyarrow]>=0.12,<0.13",
     ],
     extras_require={
         "airflow": [
@@ -63,6 +66,8 @@ setup(
             "pefile==2024.8.26",  # test oracle: imphash, overlay start, Rich header, imports, directories
             "scikit-learn>=1.9,<1.10",  # test oracle: EMBER's FeatureHasher; the README's recipe
             "lightgbm>=4.7,<4.8",  # the tests train a real model on the sample corpus's matrix
+            "duckdb>=1.1,<3",  # the corpus store's read recipes (tests/jobs/test_corpus_read_recipes.py)
+            "polars>=1.20,<3",
         ],
         "bench": ["matplotlib>=3.8"],
     },

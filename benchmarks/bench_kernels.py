@@ -198,6 +198,7 @@ STAGE = Stage(
     notes=(
         "- **Kernels** run on files already in memory (whole-file calls, as the extractor does up to "
         "`whole_read_bytes`); the **whole extraction** reads from the page cache and pays the parser worker's "
-        "IPC (a pickled request and reply per file), structural groups, vectorisation and row building.",
+        "IPC (one request message per window, replies a few files per message), structural groups, vectorisation "
+        "and row building.",
     ),
 )

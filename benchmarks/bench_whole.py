@@ -26,12 +26,15 @@ from benchmarks.stage import Context, Stage
 
 
 def _warm(ex: Any, entries: Sequence[FileEntry]) -> None:
-    """Start the parser worker and load the compiled kernels outside the timing."""
+    """Start the parser worker and load the compiled kernels (the worker's too: a worker starts light
+    and would load them inside the timing once sent enough bytes) outside the timing."""
     for fmt in ("pe", "elf", "macho", "unknown"):
         for e in entries:
             if e.format == fmt:
                 ex.extract(e.path)
                 break
+    if ex.options.isolate:
+        ex._parser_worker().warm()
 
 
 def extract_loop(
@@ -104,6 +107,7 @@ def _pool_init(warm_path: str | None) -> None:
     _POOL_EX = Extractor()
     if warm_path:
         _POOL_EX.extract(warm_path)
+        _POOL_EX._parser_worker().warm()
 
 
 def _pool_batch(paths: list[str]) -> list[str]:

@@ -93,7 +93,8 @@ def _write_manifest(path: Path, entries: list[FileEntry]) -> None:
 def update_bench(spark, master: str, entries: list[FileEntry], work: Path, repeat: int) -> dict[str, Any]:
     """The ``update`` stage's figures (:mod:`benchmarks.bench_update`), in this session: day 1 is a full run
     on the corpus minus the held-out files, then days with ~1% new files each."""
-    from jobs.corpus_update import build_parser, run_update
+    from jobs.corpus.cli import build_parser
+    from jobs.corpus.night import run_night
 
     ordered = sorted(entries, key=lambda e: e.path)
     n_new = max(1, round(len(ordered) / 100))
@@ -106,9 +107,9 @@ def update_bench(spark, master: str, entries: list[FileEntry], work: Path, repea
         mf = work / f"incoming-{date}.jsonl"
         _write_manifest(mf, files)
         args = build_parser().parse_args(["--date", date, "--incoming", str(mf), "--store", str(store), "--master",
-                                          master, "--run-id", f"bench-{date}", "--keep", "0"])
+                                          master, "--run-id", f"bench-{date}"])
         with timed(sum(e.size for e in files), len(files), tree=True) as s:
-            summary = run_update(args)
+            summary = run_night(args, spark=spark)
         s.extra.update(phases_s=summary.get("phases_s"), files_summary=summary.get("files"))
         return s
 

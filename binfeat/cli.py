@@ -36,9 +36,21 @@ def _corpus_sample(argv: list[str]) -> int:
 
 
 def _corpus_update(argv: list[str]) -> int:
-    from jobs.corpus_update import main
+    from jobs.corpus.cli import update_main
 
-    return main(argv)
+    return update_main(argv)
+
+
+def _corpus_read(argv: list[str]) -> int:
+    from jobs.corpus.cli import read_main
+
+    return read_main(argv)
+
+
+def _corpus_maintain(argv: list[str]) -> int:
+    from jobs.corpus.cli import maintain_main
+
+    return maintain_main(argv)
 
 
 def _file(argv: list[str]) -> int:
@@ -73,7 +85,7 @@ def _version(argv: list[str]) -> int:
 
 SUBCOMMANDS: dict[str, tuple[Runner | None, str]] = {
     "extract": (_extract, "extract features of a directory, glob, manifest or s3:// prefix with Spark"),
-    "corpus": (None, "sample corpora and the daily corpus update (subcommands: sample, update)"),
+    "corpus": (None, "sample corpora and the corpus store (subcommands: sample, update, read, maintain)"),
     "bench": (_bench, "run the benchmark suite on a sample corpus"),
     "file": (_file, "extract one or more files in-process and print their rows as JSON"),
     "vectorize": (_vectorize, "re-vectorise stored features with a scheme (binfeat, ember2); no binary is read"),
@@ -83,7 +95,9 @@ SUBCOMMANDS: dict[str, tuple[Runner | None, str]] = {
 }
 CORPUS: dict[str, tuple[Runner, str]] = {
     "sample": (_corpus_sample, "build a sample corpus of real executables from pinned packages"),
-    "update": (_corpus_update, "ingest a day's new samples into the feature store (Spark)"),
+    "update": (_corpus_update, "append a day's new samples to the corpus store (Spark)"),
+    "read": (_corpus_read, "write the corpus as of a date (features with labels) to Parquet"),
+    "maintain": (_corpus_maintain, "expire old dates, remove orphan files, compact"),
 }
 
 
@@ -109,7 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (_, text) in SUBCOMMANDS.items():
         if name == "corpus":
             corpus = sub.add_parser(name, help=text, description=text)
-            inner = corpus.add_subparsers(dest="corpus_command", metavar="{sample,update}", title="subcommands",
+            inner = corpus.add_subparsers(dest="corpus_command", metavar="{" + ",".join(CORPUS) + "}",
+                                          title="subcommands",
                                           parser_class=_Parser)
             for cname, (_, ctext) in CORPUS.items():
                 inner.add_parser(cname, help=ctext, add_help=False)
@@ -147,7 +162,8 @@ def _dispatch(parser: argparse.ArgumentParser, argv: list[str]) -> int:
         return int(exc.code or 0)
     if args.command == "corpus":
         if args.corpus_command is None:
-            sys.stderr.write("binfeat corpus: error: choose a subcommand: sample or update (binfeat corpus --help)\n")
+            sys.stderr.write("binfeat corpus: error: choose a subcommand: sample, update, read or maintain "
+                             "(binfeat corpus --help)\n")
             return EXIT_USAGE
         runner = CORPUS[args.corpus_command][0]
     else:

@@ -21,6 +21,7 @@ import numpy as np
 
 RECORD = 18  # IMAGE_SYMBOL: name[8], value u32, section i16, type u16, storage class u8, aux count u8
 _KERNEL: Any = None  # compiled counter, or False when numba is unavailable
+_DEFERRED = False  # True: the plain loop until warm_up() (a light parser worker, see extract.worker)
 
 
 def _count_py(a: Any, size: int, ptr: int, nsym: int) -> int:
@@ -47,6 +48,13 @@ def _compile() -> Any:
     return _KERNEL
 
 
+def defer_kernel() -> None:
+    """Count with the plain loop (the same count) until :func:`warm_up` is called: for a process that
+    may extract only a file or two, where loading numba would cost more."""
+    global _DEFERRED
+    _DEFERRED = True
+
+
 def warm_up() -> None:
     """Compile (or load from numba's cache) now, e.g. when the parser worker starts."""
     _compile()
@@ -57,8 +65,9 @@ def symbol_count(data: bytes | memoryview, ptr: int, nsym: int) -> int:
     and NumberOfSymbols values."""
     if ptr == 0 or nsym == 0 or ptr + RECORD > len(data):
         return 0
-    a = np.frombuffer(data, dtype=np.uint8)
-    kernel = _compile()
+    kernel = _KERNEL if _DEFERRED else _compile()
     if kernel:
+        a = np.frombuffer(data, dtype=np.uint8)
         return int(kernel(a, a.size, ptr, nsym))
-    return _count_py(a, a.size, ptr, nsym)
+    view = memoryview(data).cast("B")  # indexing gives Python ints (a numpy array's are slow scalars)
+    return _count_py(view, len(view), ptr, nsym)

@@ -16,6 +16,8 @@ import numpy as np
 
 _HIST: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None  # compiled on first use
 _SMALL = 4096  # ranges totalling fewer bytes are counted with np.bincount (no kernel call needed)
+_DEFERRED = False  # True: count with numpy until warm_up() (a light parser worker, see extract.worker)
+_CHUNK = 1 << 20  # numpy counts a long range in chunks (np.bincount widens its input to intp)
 
 
 def _hist_ranges(a, starts, ends):  # pragma: no cover - compiled by _compile_hist
@@ -58,6 +60,13 @@ def _compile_hist() -> Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray
     return _HIST
 
 
+def defer_kernel() -> None:
+    """Count with numpy (the same counts, slower on large ranges) until :func:`warm_up` is called:
+    for a process that may extract only a file or two, where loading numba would cost more."""
+    global _DEFERRED
+    _DEFERRED = True
+
+
 def warm_up() -> None:
     """Compile (or load from numba's disk cache) the histogram kernel now, e.g. when a worker starts,
     instead of during the first file's parse (~1 s cold, ~0.1 s from the cache)."""
@@ -76,12 +85,13 @@ def _readonly(data: bytes | memoryview | np.ndarray) -> np.ndarray:
 
 def _counts(a: np.ndarray, starts: list[int], ends: list[int]) -> np.ndarray:
     """(k, 256) byte counts of ``a[starts[i]:ends[i]]`` for ranges already clipped to ``a``: the
-    kernel, or (while it is not compiled yet) np.bincount for ranges totalling fewer than _SMALL bytes."""
-    if _HIST is None and sum(e - s for s, e in zip(starts, ends, strict=True)) < _SMALL:
+    kernel, or (while it is not compiled yet) np.bincount for ranges totalling fewer than _SMALL
+    bytes, or for any ranges while the kernel is deferred (see :func:`defer_kernel`)."""
+    if _HIST is None and (_DEFERRED or sum(e - s for s, e in zip(starts, ends, strict=True)) < _SMALL):
         out = np.zeros((len(starts), 256), dtype=np.int64)
         for k, (s, e) in enumerate(zip(starts, ends, strict=True)):
             if e > s:
-                out[k] = np.bincount(a[s:e], minlength=256)
+                out[k] = _bincount(a, s, e)
         return out
     return _compile_hist()(a, np.array(starts, dtype=np.int64), np.array(ends, dtype=np.int64))
 
@@ -95,6 +105,16 @@ def range_counts(data: bytes | memoryview | np.ndarray, starts: np.ndarray, ends
     if starts.size == 0:
         return np.zeros((0, 256), dtype=np.int64)
     return _counts(a, starts.tolist(), ends.tolist())
+
+
+def _bincount(a: np.ndarray, start: int, end: int) -> np.ndarray:
+    """int64 counts of ``a[start:end]`` by numpy, a chunk at a time."""
+    if end - start <= _CHUNK:
+        return np.bincount(a[start:end], minlength=256)
+    out = np.zeros(256, np.int64)
+    for at in range(start, end, _CHUNK):
+        out += np.bincount(a[at : min(at + _CHUNK, end)], minlength=256)
+    return out
 
 
 def buffer_entropy(buf: bytes | memoryview) -> float:

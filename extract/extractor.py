@@ -27,13 +27,14 @@ from extract.formats import HEAD_BYTES, detect_format
 from extract.groups import REGISTRY
 from extract.groups.bytelevel import ByteContext
 from extract.groups.general import general_fields
-from extract.isolation import ParserWorker, WindowReplies, WorkerFailure
+from extract.isolation import ParserWorker, WorkerFailure, take_prestarted
 from extract.kernels import ByteScanner
 from extract.paths import canonical_path, path_bytes
 from extract.registry import FeatureGroup
 from extract.schemes import RowBatch, Scheme
 from extract.schemes import get as get_scheme
 from extract.version import __version__, feature_version, parser_name
+from extract.window_replies import WindowReplies
 from extract.worker import Identity, file_identity, handle_request, one_line
 
 T = TypeVar("T")
@@ -160,9 +161,8 @@ class Extractor:
     def _parser_worker(self) -> ParserWorker:
         if self._worker is None:
             o = self.options
-            self._worker = ParserWorker(
-                timeout_s=o.parse_timeout_s, memory_limit_mb=o.memory_limit_mb, preload=o.worker_preload
-            )
+            limits = {"timeout_s": o.parse_timeout_s, "memory_limit_mb": o.memory_limit_mb, "preload": o.worker_preload}
+            self._worker = take_prestarted(**limits) or ParserWorker(**limits)
         return self._worker
 
     def close(self) -> None:
@@ -429,6 +429,7 @@ class Extractor:
         if not structural:
             return None
         worker = self._parser_worker()
+        worker.spawn()  # it starts (imports LIEF) while this process hashes the window
         holding = [pl for pl in structural if pl.content is not None]
         requests: dict[int, dict | None] = dict.fromkeys(pl.index for pl in structural)
         for pl, where in zip(holding, worker.share([pl.content for pl in holding]), strict=True):
@@ -450,7 +451,7 @@ class Extractor:
         held = self._read_window(plans)
         replies = self._requests(plans, held) if self.options.isolate else None
         try:  # the md5s side by side (multi-buffer kernel) while the worker parses
-            if held:
+            if len(held) > 1:  # one file alone: hashlib in the byte pass (the lanes cannot beat it)
                 from extract.md5_lanes import md5_many
 
                 for plan, digest in zip(held, md5_many([p.content for p in held]), strict=True):

@@ -20,6 +20,7 @@ never at import.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 
 import numpy as np
@@ -30,6 +31,15 @@ _CONTEXT = 8  # bytes of the previous chunk kept: up to 4 unresolved after 4 of 
 _NO_BYTES = np.zeros(0, np.uint8)
 MAX_CALL = 1 << 32  # bytes per kernel call: longer inputs are split (its scratch grows with a call)
 _NO_CONTEXT = np.zeros(4, np.uint8)  # before the file: not printable
+_NUMPY_BUDGET = [0]  # bytes the numpy scan may still take before the kernels load (defer_kernels)
+
+
+def defer_kernels(budget_bytes: int = 16 << 20) -> None:
+    """Scan whole buffers with numpy (:mod:`extract.byte_scan_numpy`, the same counts) until this
+    process has scanned ``budget_bytes`` so, unless the compiled kernels are loaded already: for a
+    command that extracts a file or two (``binfeat file``), where loading them (~0.3 s) would cost
+    more than the scan itself."""
+    _NUMPY_BUDGET[0] = budget_bytes
 
 
 def kernels() -> tuple[Callable, Callable, Callable]:
@@ -65,8 +75,8 @@ class ByteScanner:
     the next ``update`` or by ``finish``.
     """
 
-    __slots__ = ("_nbytes", "_tail", "_unresolved", "grid", "hist", "longhist", "patterns", "prev_nib", "runs",
-                 "state")
+    __slots__ = ("_done", "_nbytes", "_tail", "_unresolved", "grid", "hist", "longhist", "patterns", "prev_nib",
+                 "runs", "state")
 
     def __init__(self) -> None:
         self.hist = np.zeros(256, np.int64)
@@ -79,6 +89,7 @@ class ByteScanner:
         self._tail = _NO_BYTES  # the stream's last _CONTEXT bytes
         self._unresolved = 0  # how many of them still await their string test
         self._nbytes = 0
+        self._done: dict | None = None  # a whole buffer scanned by numpy (defer_kernels)
 
     @property
     def nbytes(self) -> int:
@@ -92,6 +103,13 @@ class ByteScanner:
             return
         if self._nbytes % BLOCK:
             raise ValueError("only the last chunk may have a size that is not a multiple of 1024")
+        if last and not self._nbytes and n <= _NUMPY_BUDGET[0] and "extract.byte_kernels" not in sys.modules:
+            from extract.byte_scan_numpy import scan_whole
+
+            _NUMPY_BUDGET[0] -= n
+            self._done = scan_whole(chunk, ember_entropy_bin)
+            self._nbytes = n
+            return
         for at in range(0, n, MAX_CALL):
             self._update(a[at : at + MAX_CALL], last and at + MAX_CALL >= n)
 
@@ -128,6 +146,8 @@ class ByteScanner:
 
     def finish(self) -> dict:
         """Resolve the last bytes and the short-file window; return the raw counts."""
+        if self._done is not None:
+            return self._done
         if self._unresolved:
             _, string_runs, _ = kernels()
             x = self._tail

@@ -1,7 +1,9 @@
 """Feature groups as small declared units, validated when declared.
 
 A group says what it is (name, version, formats, dims, raw Arrow type) and how to compute its raw
-value and turn that raw value into a float32 vector. The extractor parses a file once and hands the
+value and turn that raw value into a float32 vector. The raw type must be one Apache Iceberg holds
+exactly (:mod:`extract.raw_types`: no unsigned or 8/16-bit integers), so that extract's output and
+the corpus store have one schema. The extractor parses a file once and hands the
 parse to every group; the vector layout and the feature version are derived from the declarations.
 """
 
@@ -14,6 +16,8 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+
+from extract.raw_types import inexact
 
 FORMATS = frozenset({"pe", "elf", "macho", "unknown"})
 ALL_FORMATS = FORMATS
@@ -104,6 +108,8 @@ class FeatureGroup:
             problems.append(f"dims must be an int >= 0, got {self.dims!r}")
         if not isinstance(self.raw_type, pa.DataType):
             problems.append("raw_type must be a pyarrow DataType")
+        else:  # the corpus store (Iceberg) must hold the raw value as declared: one schema for both
+            problems += [f"raw_type {p}" for p in inexact(self.raw_type)]
         if self.stage not in STAGES:
             problems.append(f"stage must be one of {STAGES}, got {self.stage!r}")
         if not callable(self.compute) or not (callable(self.vectorize) or callable(self.fill)):

@@ -9,10 +9,12 @@ from functools import lru_cache
 __version__ = "0.1.0"
 
 # Bump when anything outside the group declarations changes numbers (kernels, parse-step rules,
-# hashing rule, vector conventions). The feature version also hashes every group's (name, version,
-# dims) and the parser's version, so a new group, a bumped group or another LIEF release gives a new
-# feature version.
-FEATURE_SCHEMA = 2
+# hashing rule, vector conventions) or the raw columns' Arrow types change. The feature version also
+# hashes every group's (name, version, dims) and the parser's version, so a new group, a bumped group
+# or another LIEF release gives a new feature version.
+# 3: raw integer types Iceberg holds exactly (no uint*, int8/16: extract.raw_types); same values
+#    and vectors, another output schema (rows of 2 and 3 do not concatenate).
+FEATURE_SCHEMA = 3
 
 
 def parser_version() -> str:

@@ -1,8 +1,20 @@
 """The isolated parser worker: parses each file once and runs every structural group on the parse.
 
-Runs as ``python -m extract.worker``, speaking length-prefixed pickles on stdin/stdout. A parser that
+Runs as ``python -m extract.worker``, speaking length-prefixed messages on stdin/stdout. A parser that
 segfaults, hangs or balloons takes down only this process; the extractor turns that into the file's
-error row and starts a fresh worker. Its protocol is internal.
+error row and starts a fresh worker. Its protocol is internal:
+
+1. it imports LIEF and the groups at once (in parallel with the extractor's own start), then waits
+   for its configuration (memory budget, plugins to import, whether to load the compiled kernels);
+2. it answers ``{"ready": True}`` once configured, and the same to ``{"warm": True}`` later;
+3. each further message is one window's requests; the replies go back in order, a few files per
+   message (1, 2, 4, ... up to ``REPLIES_PER_MESSAGE``, and whatever is left at the window's end),
+   while :mod:`extract.progress` tells the extractor which file the worker is on, so a crash or a
+   hang is still blamed on the one file that caused it.
+
+Messages are pickles (one per few files: the keys every reply repeats are written and rebuilt once).
+Not marshal, though it costs ~35% less to write: it silently turns anything with a buffer (a numpy
+scalar or array in a raw value) into bytes.
 
 A request carries the bytes the extractor read (in the shared buffer the extractor fills for each
 window, or inline), so the parse and the byte-level groups always describe the same contents. A
@@ -10,14 +22,21 @@ file too large for the extractor to hold (it streams it) is read here by path, a
 (device, inode, size, modification and change times) is checked against what the extractor saw: a
 file that changed or vanished in between gets a reply that says so, never a dead worker.
 
-The address-space limit is set once the worker is warm (LIEF loaded, kernels compiled: ~0.5 GiB of
-address space, mostly LLVM's reservations, not resident memory) and is the parse's budget on top of
-that footprint: compiling under a tight cap made LLVM abort at start-up.
+A worker starts light: the section-entropy histograms count with numpy and the COFF symbol count is
+a plain loop until it is told to load the compiled kernels (~0.3 s of CPU, most of it numba's own
+start), which the extractor asks for once a worker has been sent enough bytes
+(``extract.isolation.WARM_BYTES``) for them to pay off; the values are the same either way.
+
+The address-space limit is set once the worker is configured (LIEF loaded, ~0.5 GiB of address
+space with the kernels, mostly LLVM's reservations, not resident memory) and is the parse's budget
+on top of that footprint: compiling under a tight cap made LLVM abort at start-up, so loading the
+kernels later lifts the (soft) limit while they load, and sets it again from the new footprint.
 """
 
 from __future__ import annotations
 
 import functools
+import gc
 import importlib
 import os
 import pickle
@@ -26,7 +45,18 @@ import struct
 import sys
 from typing import BinaryIO
 
+from extract.progress import Progress
+
 _HEADER = struct.Struct("<Q")
+REPLIES_PER_MESSAGE = 16  # at most this many files' replies in one message
+
+
+def encode(obj: object) -> bytes:
+    return pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def decode(body: bytes) -> object:
+    return pickle.loads(body)
 
 
 def read_message(stream: BinaryIO) -> object | None:
@@ -37,11 +67,11 @@ def read_message(stream: BinaryIO) -> object | None:
     body = stream.read(n)
     if len(body) < n:
         return None
-    return pickle.loads(body)
+    return decode(body)
 
 
 def write_message(stream: BinaryIO, obj: object) -> None:
-    body = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    body = encode(obj)
     stream.write(_HEADER.pack(len(body)) + body)
     stream.flush()
 
@@ -171,39 +201,102 @@ def address_space_bytes() -> int:
 
 
 def cap_memory(budget_mb: int) -> None:
-    """Limit the address space to what the process holds now plus ``budget_mb``."""
+    """Limit the address space to what the process holds now plus ``budget_mb`` (the soft limit: the
+    worker lifts it itself to load the kernels, see :func:`warm_kernels`)."""
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
     limit = address_space_bytes() + (budget_mb << 20)
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+def warm_kernels(budget_mb: int) -> None:
+    """Compile or load (from numba's disk cache) the structural groups' kernels now, outside any
+    file's time limit. Under a memory cap the limit is lifted meanwhile (LLVM reserves address space
+    as it starts) and set again from the new footprint."""
+    from extract import coff_symbols, entropy
+
+    capped = budget_mb > 0 and resource.getrlimit(resource.RLIMIT_AS)[0] != resource.RLIM_INFINITY
+    if capped:
+        hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+        resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
+    entropy.warm_up()
+    coff_symbols.warm_up()
+    if capped:
+        cap_memory(budget_mb)
+
+
+def _configure(config: dict) -> int:
+    """Apply the extractor's configuration; returns the memory budget in MiB (0: none)."""
+    budget_mb = int(config.get("memory_mb") or 0)
+    if config.get("warm"):
+        warm_kernels(0)  # before the cap: no limit to lift yet
+    for name in config.get("preload") or ():
+        importlib.import_module(name)
+    if budget_mb > 0:
+        cap_memory(budget_mb)
+    return budget_mb
+
+
+def serve(inp: BinaryIO, out: BinaryIO, shared_fd: int | None, progress: Progress | None, budget_mb: int) -> int:
+    """Answer messages until the extractor closes the pipe. Without a progress channel every reply
+    goes alone (a crash must be blamed from the replies)."""
+    done = 0  # files finished since this process started
+    while True:
+        message = read_message(inp)
+        if message is None:
+            return 0
+        if isinstance(message, dict):  # a control message
+            if message.get("warm"):
+                warm_kernels(budget_mb)
+            write_message(out, {"ready": True})
+            continue
+        replies: list[dict] = []
+        # slow start: the first reply goes at once (the extractor waits for it), then 2, 4, ...
+        per_message = 1
+        most = REPLIES_PER_MESSAGE if progress is not None else 1
+        last = len(message) - 1
+        for i, request in enumerate(message):
+            if progress is not None:
+                progress.working(done)
+            replies.append(handle_request(request, shared_fd))
+            done += 1
+            if progress is not None:
+                progress.finished(done)
+            if len(replies) >= per_message or i == last:
+                write_message(out, replies)
+                replies = []
+                per_message = min(2 * per_message, most)
 
 
 def main() -> int:
-    budget_mb = int(os.environ.get("BINFEAT_WORKER_MEMORY_MB", "0") or 0)
     shared = os.environ.get("BINFEAT_WORKER_SHARED_FD", "")
     shared_fd = int(shared) if shared else None
+    tracked = os.environ.get("BINFEAT_WORKER_PROGRESS_FD", "")
+    progress = Progress(int(tracked)) if tracked else None
     # The protocol owns the real stdout; anything a library prints goes to stderr instead.
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
     inp = sys.stdin.buffer
+    gc.disable()  # start-up allocates much and frees little: collections would only walk it
     from extract.parsed import load_lief
 
     load_lief()  # the parser, imported now rather than inside the first file's time limit
     import extract.groups  # noqa: F401 - declares every group
     from extract import coff_symbols, entropy
 
-    entropy.warm_up()  # compile or load the kernels now, not inside the first file's time limit
-    coff_symbols.warm_up()
-
-    for name in filter(None, os.environ.get("BINFEAT_WORKER_PRELOAD", "").split(",")):
-        importlib.import_module(name)
-    if budget_mb > 0:
-        cap_memory(budget_mb)
+    entropy.defer_kernel()  # light until told to warm (see the module docstring)
+    coff_symbols.defer_kernel()
+    config = read_message(inp)
+    if not isinstance(config, dict) or "config" not in config:
+        return 0 if config is None else 2
+    budget_mb = _configure(config["config"])
+    # what start-up loaded lives as long as the process: out of the collector's sight (no collection
+    # first: ~35 ms on the first file's path, for a few hundred objects)
+    gc.freeze()
+    gc.enable()
     write_message(out, {"ready": True})
-    while True:
-        request = read_message(inp)
-        if request is None:
-            return 0
-        for one in request if isinstance(request, list) else [request]:
-            write_message(out, handle_request(one, shared_fd))
+    return serve(inp, out, shared_fd, progress, budget_mb)
 
 
 if __name__ == "__main__":

@@ -89,7 +89,7 @@ def features_dataframe(
     ``partitions`` forces the number of partitions (else a few per core, sized by bytes). The
     ``label`` column is added when any input carries a label (or ``with_label`` says so).
     Evaluating the DataFrame twice extracts twice: write it once, or cache it. Column types are
-    the contract's, with unsigned integers widened (Spark has none, see jobs.spark_types).
+    the contract's, ``vector`` as a plain list (Spark has no fixed-size list, see jobs.spark_types).
     """
     ids, fn = extraction(
         spark,

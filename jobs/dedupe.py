@@ -33,12 +33,17 @@ def dedupe_inputs(inputs: Sequence[InputFile]) -> list[InputFile]:
     return [f for f, k in zip(inputs, keep, strict=True) if k]
 
 
-def dedupe_written(dataset_dir: Path, scratch_dir: Path, written: pa.Table, part_file) -> pa.Table:
+def dedupe_written(
+    dataset_dir: Path, scratch_dir: Path, written: pa.Table, part_file, schema: pa.Schema | None = None
+) -> pa.Table:
     """Drop duplicate rows from the written part files; returns the status rows that remain.
 
     ``written`` holds the status rows (part, row, path, sha256, status, ...); ``part_file(part)``
     names a part's file. Ties on path are broken by status, then position. Only the part files
-    holding a dropped row are rewritten, each through a file in ``scratch_dir`` and a rename.
+    holding a dropped row are rewritten, each through a file in ``scratch_dir`` and a rename, with
+    ``schema`` (the one the part files were written with): Parquet reads lists back with their
+    items named ``element``, and a rewritten file would otherwise record that Arrow schema, not the
+    contract's ``item``, unlike its sibling files.
     """
     import pyarrow.parquet as pq
 
@@ -55,6 +60,9 @@ def dedupe_written(dataset_dir: Path, scratch_dir: Path, written: pa.Table, part
         table = pq.read_table(path)
         mask = pa.array([i not in gone for i in range(table.num_rows)])
         tmp = Path(scratch_dir) / f"dedupe-{part:05d}.parquet"
-        pq.write_table(table.filter(mask), tmp, **parquet_options(table.schema))
+        kept = table.filter(mask)
+        if schema is not None:
+            kept = kept.cast(schema)
+        pq.write_table(kept, tmp, **parquet_options(kept.schema))
         os.replace(tmp, path)
     return written.filter(pa.array(keep)) if dropped else written

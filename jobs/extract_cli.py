@@ -12,10 +12,11 @@ import json
 import sys
 import time
 
+from jobs.engine import ENGINES, LOCAL_MAX_FILES, EngineError, check_engine, choose_engine
 from jobs.inputs import InputError, list_inputs
 from jobs.output import OutputError, check_output
 from jobs.planning import DEFAULT_PER_FILE_COST
-from jobs.session import MasterError, check_master
+from jobs.session import MasterError, check_master, under_spark_submit
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
@@ -76,7 +77,8 @@ def build_parser(prog: str = "binfeat extract") -> argparse.ArgumentParser:
     p = _Parser(
         prog=prog,
         description="Extract one feature row per executable file of INPUT into a Parquet dataset at OUTPUT, "
-        "with Spark (local mode by default). Failures become rows with status 'error'.",
+        "with a local process pool for small inputs or with Spark (see --engine). Failures become rows with "
+        "status 'error'.",
         epilog="S3 credentials come from boto3's standard chain (AWS_* environment variables, a profile, "
         "an instance role), never from the command line. A run summary is written to OUTPUT.summary.json "
         "and printed at the end. A file name that is not UTF-8 appears in the 'path' column as text: "
@@ -100,6 +102,22 @@ def build_parser(prog: str = "binfeat extract") -> argparse.ArgumentParser:
         default=None,
         help="Spark master: local[N], local[N,F], spark://HOST:PORT, yarn or k8s://URL (default: local[*,4], "
         "or spark-submit's); a local master without F gets 4 attempts per task (local[2] runs as local[2,4])",
+    )
+    p.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="auto",
+        help=f"local: a pool of processes on this machine, no JVM (starts in about a second); spark: Spark; auto "
+        f"(default): Spark when --master or --conf is given or under spark-submit, else local up to "
+        f"{LOCAL_MAX_FILES:,} files and 1 GiB, Spark above",
+    )
+    p.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="the local engine's worker processes (default: up to one per core, one per ~2 CPU-s of estimated "
+        "work); when auto picks Spark, its master is local[N]",
     )
     p.add_argument(
         "--input-type",
@@ -277,19 +295,46 @@ def options_from_args(args: argparse.Namespace):
         raise UsageError(f"{text}: give a larger value (or leave the option out for the default)") from None
 
 
+def _prestart_if_local(engine: str, options, master: str | None, conf: dict, submitted: bool) -> None:
+    """Start the local engine's first process while INPUT is listed, when the local engine may run."""
+    if engine == "spark" or (engine == "auto" and (master or conf or submitted)):
+        return
+    from jobs.local_engine import prestart
+
+    prestart(options)
+
+
+def _discard_spares() -> None:
+    if "jobs.local_engine" in sys.modules:
+        from jobs.local_engine import discard_spares
+
+        discard_spares()
+
+
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point; returns the exit code (0 ok, 1 job failed, 2 bad arguments or input)."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _main(argv)
+    finally:
+        _discard_spares()  # a local engine process started ahead that no run took
+
+
+def _main(argv: list[str]) -> int:
     try:
         try:
             args = build_parser().parse_args(argv)
         except SystemExit as exc:  # --help
             return int(exc.code or 0)
         options = options_from_args(args)
+        conf = dict(args.conf)
+        submitted = under_spark_submit()
+        check_engine(args.engine, master=args.master, conf=conf, workers=args.workers, submitted=submitted)
         check_master(args.master)
         check_output(args.output)
         if args.s3_endpoint_url and not args.s3_endpoint_url.startswith(("http://", "https://")):
             raise UsageError(f"--s3-endpoint-url must start with http:// or https://, got {args.s3_endpoint_url!r}")
+        _prestart_if_local(args.engine, options, args.master, conf, submitted)
         t0 = time.monotonic()
         inputs = list_inputs(
             args.input,
@@ -302,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
         listing_s = time.monotonic() - t0
         if not inputs:
             raise InputError(f"no input files found in {args.input}")
-    except (UsageError, InputError, OutputError, MasterError) as exc:
+    except (UsageError, InputError, OutputError, MasterError, EngineError) as exc:
         print(f"binfeat extract: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
@@ -312,8 +357,14 @@ def main(argv: list[str] | None = None) -> int:
     def show(p: dict) -> None:
         print(format_progress(p), file=sys.stderr, flush=True)
 
+    n_bytes = sum(f.size for f in inputs)
+    engine = choose_engine(
+        args.engine, n_files=len(inputs), n_bytes=n_bytes, master=args.master, conf=conf, submitted=submitted
+    )
+    if engine != "local":
+        _discard_spares()
     print(
-        f"binfeat extract: {len(inputs)} files, {sum(f.size for f in inputs) / 1e6:.1f} MB listed",
+        f"binfeat extract: {len(inputs)} files, {n_bytes / 1e6:.1f} MB listed ({engine} engine)",
         file=sys.stderr,
         flush=True,
     )
@@ -321,6 +372,8 @@ def main(argv: list[str] | None = None) -> int:
         summary = run(
             args.input,
             args.output,
+            engine=args.engine,
+            workers=args.workers,
             master=args.master,
             options=options,
             s3_endpoint_url=args.s3_endpoint_url,
@@ -330,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
             partitions=args.partitions,
             per_file_cost=args.per_file_cost,
             airflow_run_id=args.run_id,
-            conf=dict(args.conf),
+            conf=conf,
             progress=None if args.quiet else show,
             progress_interval=args.progress_interval,
             inputs=inputs,

@@ -69,8 +69,11 @@ class PartitionWriter:
             for pid in b.column(0).to_pylist():
                 yield from self.write(pid)
 
-    def write(self, pid: int) -> Iterator[pa.RecordBatch]:
-        """Write partition ``pid``'s file; then yield its status rows (only once it is in place)."""
+    def write(self, pid: int, rows: Iterator[pa.RecordBatch] | None = None) -> Iterator[pa.RecordBatch]:
+        """Write partition ``pid``'s file; then yield its status rows (only once it is in place).
+
+        ``rows`` replaces the extraction (the local engine's error rows for a partition it gave up on).
+        """
         import pyarrow.parquet as pq
 
         schema = self.extractor.out_schema
@@ -81,7 +84,7 @@ class PartitionWriter:
         n = 0
         try:
             with pq.ParquetWriter(tmp, schema, **parquet_options(schema)) as writer:
-                for out in self.extractor.rows(pid):
+                for out in self.extractor.rows(pid) if rows is None else rows:
                     status.append(_status_rows(out, pid, n))
                     n += out.num_rows
                     pending.append(out)

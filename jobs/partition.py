@@ -98,6 +98,21 @@ class _Fetcher:
             self._ahead = None
 
 
+def chunked(entries: list[PlanEntry], max_files: int, max_bytes: int) -> Iterator[list[PlanEntry]]:
+    """Consecutive runs of ``entries`` of at most ``max_files`` files and ``max_bytes`` bytes (a file
+    larger than ``max_bytes`` alone): what one ``extract_batch`` call gets."""
+    chunk: list[PlanEntry] = []
+    nbytes = 0
+    for e in entries:
+        if chunk and (len(chunk) >= max_files or nbytes + e[1] > max_bytes):
+            yield chunk
+            chunk, nbytes = [], 0
+        chunk.append(e)
+        nbytes += e[1]
+    if chunk:
+        yield chunk
+
+
 @dataclass
 class _Source:
     """What extract gets for one file: a path to open, or in-memory content under that path."""
@@ -157,16 +172,18 @@ class PartitionExtractor:
             fetcher.close()
 
     def _chunks(self, entries: list[PlanEntry]) -> Iterator[list[PlanEntry]]:
-        chunk: list[PlanEntry] = []
-        nbytes = 0
-        for e in entries:
-            if chunk and (len(chunk) >= self.batch_files or nbytes + e[1] > self.batch_bytes):
-                yield chunk
-                chunk, nbytes = [], 0
-            chunk.append(e)
-            nbytes += e[1]
-        if chunk:
-            yield chunk
+        return chunked(entries, self.batch_files, self.batch_bytes)
+
+    def failed_rows(self, pid: int, message: str) -> Iterator[pa.RecordBatch]:
+        """An error row saying ``message`` for every file of partition ``pid``, in plan order, with labels.
+
+        For a partition whose extraction cannot finish at all (the local engine's pool process died
+        on it twice): its files still get their one row each.
+        """
+        entries = self.plan.value[pid]
+        for chunk in self._chunks(entries):
+            table = self._finish(pa.Table.from_batches([self._error_rows(chunk, [message] * len(chunk))]), chunk)
+            yield from table.to_batches(max_chunksize=self.batch_files)
 
     def source(self, entry: PlanEntry, fetcher: _Fetcher, fetched: list) -> _Source | str:
         """What extract gets for one file, or the message of its error row."""

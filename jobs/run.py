@@ -1,9 +1,11 @@
-"""The extraction job: list INPUT, plan, extract on the executors, publish OUTPUT and its summary.
+"""The extraction job: list INPUT, plan, extract with an engine, publish OUTPUT and its summary.
 
-Everything that can be refused is refused before Spark starts: OUTPUT (:func:`jobs.output.check_output`,
-then the run's own folder next to it, :mod:`jobs.staging`), the master (:func:`jobs.session.check_master`)
-and INPUT (listing). The executors write the part files (:mod:`jobs.part_writer`); the driver only
-collects their status rows, applies ``--dedupe``, and publishes the complete dataset atomically.
+Everything that can be refused is refused before an engine starts: OUTPUT (:func:`jobs.output.check_output`,
+then the run's own folder next to it, :mod:`jobs.staging`), the engine options (:func:`jobs.engine.check_engine`),
+the master (:func:`jobs.session.check_master`) and INPUT (listing). The engine, Spark's executors or the
+local engine's pool (:mod:`jobs.local_engine`, :func:`jobs.engine.choose_engine` picks), writes the part
+files with the same code (:mod:`jobs.part_writer`); the driver only collects their status rows,
+applies ``--dedupe``, and publishes the complete dataset atomically.
 """
 
 from __future__ import annotations
@@ -16,14 +18,15 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from jobs.dataframe import Counters, extraction
+from jobs.dataframe import Counters
 from jobs.dedupe import dedupe_inputs, dedupe_written
+from jobs.engine import check_engine, choose_engine, default_workers
 from jobs.inputs import InputError, InputFile, list_inputs
 from jobs.output import SUMMARY_IN_DATASET, OutputError, check_output, publish, summary_path, write_json_atomic
 from jobs.part_writer import WRITTEN_SCHEMA, PartitionWriter, part_name
 from jobs.planning import DEFAULT_PER_FILE_COST
 from jobs.progress import ProgressCallback, ProgressReporter
-from jobs.spark_types import spark_schema
+from jobs.spark_types import contract_schema
 from jobs.staging import RunStaging, remove_stale
 from jobs.summary import versions, written_stats
 
@@ -32,6 +35,8 @@ def run(
     input_spec: str,
     output: str,
     *,
+    engine: str = "auto",
+    workers: int | None = None,
     master: str | None = None,
     spark=None,
     options=None,
@@ -53,17 +58,23 @@ def run(
 ) -> dict:
     """List, plan, extract and publish; returns the run summary (also written next to OUTPUT).
 
-    ``spark`` reuses a session (tests, notebooks); otherwise one is created with
-    :func:`jobs.session.spark_session` and stopped at the end. ``inputs`` skips the listing
-    (``listing_s``: how long the caller's listing took, for the summary).
+    ``engine``: ``local`` (a pool of ``workers`` processes, default up to one per core, as many as
+    the work pays for: :func:`jobs.local_engine.pool_size`), ``spark``, or
+    ``auto`` (:func:`jobs.engine.choose_engine`: Spark when a session, a master or ``conf`` is given
+    or under spark-submit, else local up to 1,000 files and 1 GiB). ``spark`` reuses a session
+    (tests, notebooks); otherwise one is created with :func:`jobs.session.spark_session` and stopped
+    at the end. ``inputs`` skips the listing (``listing_s``: how long the caller's listing took, for
+    the summary).
     """
+    from jobs.session import check_master, under_spark_submit
+
     t0 = time.monotonic()
     started = datetime.now(UTC)
     output = os.path.abspath(output.removeprefix("file://"))
     check_output(output)
+    submitted = under_spark_submit()
+    check_engine(engine, master=master, conf=conf, workers=workers, spark_given=spark is not None, submitted=submitted)
     if spark is None:
-        from jobs.session import check_master
-
         check_master(master)
     listed_here = inputs is None
     if listed_here:
@@ -79,8 +90,14 @@ def run(
     if not inputs:
         raise InputError(f"no input files found in {input_spec}")
     listed = len(inputs)
+    chosen = choose_engine(
+        engine, n_files=listed, n_bytes=sum(f.size for f in inputs), master=master, conf=conf,
+        spark_given=spark is not None, submitted=submitted,
+    )  # fmt: skip
     if dedupe:
         inputs = dedupe_inputs(inputs)
+    if chosen == "spark" and workers and not master and spark is None:
+        master = f"local[{workers}]"  # auto chose Spark (above the thresholds): the same number of processes
     run_id = run_id or f"{started.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:8]}"
     stale = remove_stale(output)
     try:
@@ -91,19 +108,30 @@ def run(
             f"writable filesystem: {output}"
         ) from None
     with staging:
-        own_session = spark is None
+        tag = uuid.uuid4().hex[:12]
+        extract_kw = dict(
+            options=options, s3_endpoint_url=s3_endpoint_url, partitions=partitions, follow_symlinks=follow_symlinks,
+            per_file_cost=per_file_cost, progress=progress, progress_interval=progress_interval,
+        )  # fmt: skip
+        own_session = chosen == "spark" and spark is None
         if own_session:
             from jobs.session import spark_session
 
             spark = spark_session(master, app_name=f"binfeat-extract-{run_id}", conf=conf, coordinator_jvm=True)
         try:
-            counters = Counters.create(spark.sparkContext)
             t_job = time.monotonic()
-            written = _extract(
-                spark, staging, inputs, counters, options=options, s3_endpoint_url=s3_endpoint_url,
-                partitions=partitions, follow_symlinks=follow_symlinks, per_file_cost=per_file_cost,
-                dedupe=dedupe, progress=progress, progress_interval=progress_interval, run_id=run_id,
-            )
+            if chosen == "local":
+                written, counters, pool = _extract_local(staging, inputs, tag, workers=workers, **extract_kw)
+                engine_facts = {"master": None, "workers": pool.workers, "worker_deaths": pool.deaths}
+            else:
+                written, counters = _extract_spark(spark, staging, inputs, tag, run_id=run_id, **extract_kw)
+                engine_facts = {"master": spark.sparkContext.master, "workers": None, "worker_deaths": None}
+            _check_parts(staging.dataset, {part_name(p, tag) for p in range(counters.partitions)})
+            if dedupe:
+                schema = contract_schema(any(f.label is not None for f in inputs))
+                written = dedupe_written(
+                    staging.dataset, staging.attempts, written, lambda p: part_name(p, tag), schema
+                )
             job_s = time.monotonic() - t_job
             stats = written_stats(written)
             summary = {
@@ -111,7 +139,8 @@ def run(
                 "airflow_run_id": airflow_run_id or os.environ.get("AIRFLOW_CTX_DAG_RUN_ID") or None,
                 "input": input_spec,
                 "output": output,
-                "master": spark.sparkContext.master,
+                "engine": chosen,
+                **engine_facts,
                 "started_at": started.isoformat(timespec="seconds"),
                 "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "inputs_listed": listed,
@@ -129,7 +158,7 @@ def run(
                 "dedupe": dedupe,
                 "follow_symlinks": follow_symlinks,
                 "stale_run_folders_removed": len(stale),
-                **versions(),
+                **versions(spark=chosen == "spark"),
             }
             write_json_atomic(staging.dataset / SUMMARY_IN_DATASET, summary, tmp_dir=staging.root)
             publish(staging.dataset, output, previous=staging.root / "previous")
@@ -140,21 +169,55 @@ def run(
                 spark.stop()
 
 
-def _extract(spark, staging: RunStaging, inputs, counters: Counters, *, options, s3_endpoint_url, partitions,
-             follow_symlinks, per_file_cost, dedupe, progress, progress_interval, run_id):
-    """Run the Spark job that writes the part files into ``staging.dataset``; returns the status rows."""
+def _reporter(counters, inputs, progress, progress_interval) -> ProgressReporter | None:
+    if progress is None:
+        return None
+    total_bytes = sum(f.size for f in inputs)
+    return ProgressReporter(counters, len(inputs), total_bytes, progress, progress_interval).start()
+
+
+def _extract_local(staging: RunStaging, inputs, tag: str, *, workers, options, s3_endpoint_url, partitions,
+                   follow_symlinks, per_file_cost, progress, progress_interval):
+    """The local engine's pool writes the part files into ``staging.dataset``; (status rows, counters, stats)."""
+    from jobs.local_engine import Count, LocalPool, plan_local, pool_size
+    from jobs.local_worker import WorkerConfig
+
+    workers = workers or pool_size(len(inputs), sum(f.size for f in inputs), default_workers())
+    tasks = plan_local(inputs, workers, partitions, per_file_cost)
+    counters = Counters(Count(), Count(), Count(), partitions=len(tasks))
+    config = WorkerConfig(
+        s3_endpoint_url=s3_endpoint_url, follow_symlinks=follow_symlinks,
+        with_label=any(f.label is not None for f in inputs), dataset_dir=str(staging.dataset),
+        attempts_dir=str(staging.attempts), tag=tag,
+    )  # fmt: skip
+    pool = LocalPool(tasks, options, config, workers, counters)
+    reporter = _reporter(counters, inputs, progress, progress_interval)
+    try:
+        written = pool.run()
+    except BaseException:
+        if reporter is not None:
+            reporter.stop(final=False)
+        raise
+    if reporter is not None:
+        reporter.stop()
+    return written, counters, pool.stats
+
+
+def _extract_spark(spark, staging: RunStaging, inputs, tag: str, *, options, s3_endpoint_url, partitions,
+                   follow_symlinks, per_file_cost, progress, progress_interval, run_id):
+    """Run the Spark job that writes the part files into ``staging.dataset``; (status rows, counters)."""
+    from jobs.dataframe import extraction
+    from jobs.spark_types import spark_schema
+
     sc = spark.sparkContext
-    tag = uuid.uuid4().hex[:12]
+    counters = Counters.create(sc)
     ids, fn = extraction(
         spark, inputs, options=options, s3_endpoint_url=s3_endpoint_url, partitions=partitions,
         follow_symlinks=follow_symlinks, per_file_cost=per_file_cost, counters=counters, spark_types=False,
     )
     writer = PartitionWriter(fn, str(staging.dataset), str(staging.attempts), tag)
     status_rows = ids.mapInArrow(writer, spark_schema(WRITTEN_SCHEMA))
-    reporter = None
-    if progress is not None:
-        total_bytes = sum(f.size for f in inputs)
-        reporter = ProgressReporter(counters, len(inputs), total_bytes, progress, progress_interval).start()
+    reporter = _reporter(counters, inputs, progress, progress_interval)
     sc.setJobDescription(f"binfeat extract {run_id}")
     try:
         written = status_rows.toArrow()
@@ -164,10 +227,7 @@ def _extract(spark, staging: RunStaging, inputs, counters: Counters, *, options,
         raise
     if reporter is not None:
         reporter.stop()
-    _check_parts(staging.dataset, {part_name(p, tag) for p in range(counters.partitions)})
-    if dedupe:
-        written = dedupe_written(staging.dataset, staging.attempts, written, lambda p: part_name(p, tag))
-    return written
+    return written, counters
 
 
 def _check_parts(dataset: Path, expected: set[str]) -> None:

@@ -1,39 +1,25 @@
 """The Arrow schemas the job produces: extract's contract, and its Spark-safe twin.
 
-The job's own Parquet writer keeps the contract's exact types. A DataFrame cannot: Spark has no
-unsigned integers (``mapInArrow`` rejects uint*), so :func:`features_dataframe
-<jobs.dataframe.features_dataframe>` widens them without loss; and it has no fixed-size list (its
-ArrayType has no length), so the ``vector`` column travels as a plain list there (its length is in
-the schema metadata, which the DataFrame does not keep).
+The job's own Parquet writer keeps the contract's exact types. A DataFrame keeps them too (the
+contract declares only types Iceberg, and so Spark, holds: int32, int64, decimal(20, 0) for 64-bit
+unsigned fields; see :mod:`extract.raw_types`), except that Spark has no fixed-size list (its
+ArrayType has no length): the ``vector`` column travels as a plain list there (its length is in the
+schema metadata, which the DataFrame does not keep).
 """
 
 from __future__ import annotations
 
 import pyarrow as pa
 
-_UNSIGNED = {
-    pa.uint8(): pa.int16(),
-    pa.uint16(): pa.int32(),
-    pa.uint32(): pa.int64(),
-    pa.uint64(): pa.decimal128(20, 0),  # 0 .. 2**64-1 exactly; int64 would wrap ELF addresses
-}
-
 
 def spark_safe_type(t: pa.DataType) -> pa.DataType:
-    """The Arrow type Spark can hold for ``t``: unsigned integers widen, nested types recurse.
-
-    e.g. ``elf_header.entry: uint64`` is carried as decimal(20, 0); every value is kept exactly.
-    """
-    if t in _UNSIGNED:
-        return _UNSIGNED[t]
-    if pa.types.is_fixed_size_list(t):
+    """The Arrow type Spark can hold for ``t``: a fixed-size list becomes a list, nested types recurse."""
+    if pa.types.is_fixed_size_list(t) or pa.types.is_list(t):
         return pa.list_(t.value_field.with_type(spark_safe_type(t.value_type)))
     if pa.types.is_struct(t):
         return pa.struct([f.with_type(spark_safe_type(f.type)) for f in t])
     if pa.types.is_large_list(t):
         return pa.large_list(t.value_field.with_type(spark_safe_type(t.value_type)))
-    if pa.types.is_list(t):
-        return pa.list_(t.value_field.with_type(spark_safe_type(t.value_type)))
     if pa.types.is_map(t):
         return pa.map_(spark_safe_type(t.key_type), spark_safe_type(t.item_type))
     return t

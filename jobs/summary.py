@@ -16,8 +16,12 @@ def written_stats(table: pa.Table) -> dict:
     import pyarrow.compute as pc
 
     def counts(col: str) -> dict[str, int]:
-        vc = pc.value_counts(pc.fill_null(table.column(col), "null")).to_pylist()
-        return {d["values"]: int(d["counts"]) for d in sorted(vc, key=lambda d: d["values"])}
+        # nulls counted as "null" in Python: pc.fill_null's scalar from a str makes pyarrow import pandas
+        out: dict[str, int] = {}
+        for d in pc.value_counts(table.column(col)).to_pylist():
+            key = "null" if d["values"] is None else d["values"]
+            out[key] = out.get(key, 0) + int(d["counts"])
+        return dict(sorted(out.items()))
 
     size = pc.sum(table.column("size")).as_py() or 0
     return {
@@ -28,14 +32,20 @@ def written_stats(table: pa.Table) -> dict:
     }
 
 
-def versions() -> dict[str, str]:
-    """Spark, binfeat, feature and Python versions (binfeat's from extract.version, its one place)."""
-    import pyspark
+def versions(*, spark: bool = True) -> dict[str, str | None]:
+    """Spark, binfeat, feature and Python versions (binfeat's from extract.version, its one place).
 
+    ``spark=False`` (the local engine): no Spark ran, ``spark_version`` is null and pyspark is not imported.
+    """
     import extract
 
+    spark_version = None
+    if spark:
+        import pyspark
+
+        spark_version = pyspark.__version__
     return {
-        "spark_version": pyspark.__version__,
+        "spark_version": spark_version,
         "binfeat_version": extract.__version__,
         "feature_version": extract.FEATURE_VERSION,
         "python_version": sys.version.split()[0],
@@ -50,8 +60,15 @@ def human_summary(s: dict) -> str:
 
     return (
         f"binfeat extract: {s['rows']} rows from {s['inputs_listed']} files, {s['bytes'] / 1e6:.1f} MB "
-        f"in {s['job_s']:.1f} s ({s['mb_per_s']:.1f} MB/s, Spark start excluded)\n"
+        f"in {s['job_s']:.1f} s ({s['mb_per_s']:.1f} MB/s, {_engine_text(s)})\n"
         f"  by status: {counts(s['counts_by_status'])}\n"
         f"  by format: {counts(s['counts_by_format'])}\n"
         f"  output: {s['output']} (summary: {s['output']}.summary.json)\n"
     )
+
+
+def _engine_text(s: dict) -> str:
+    if s.get("engine") == "local":
+        n = s.get("workers")
+        return f"local engine, {n} worker process{'es' if n != 1 else ''}"
+    return "Spark start excluded"

@@ -38,9 +38,10 @@ def test_help_lists_every_subcommand_and_imports_no_spark():
         (["frobnicate"], "binfeat: error: argument SUBCOMMAND: invalid choice: 'frobnicate' (choose from "
                          "'extract', 'corpus', 'bench', 'file', 'vectorize', 'matrix', 'layout', 'version')"),
         (["--bogus"], "binfeat: error: unrecognized arguments: --bogus"),
-        (["corpus"], "binfeat corpus: error: choose a subcommand: sample or update (binfeat corpus --help)"),
-        (["corpus", "shuffle"], "binfeat corpus: error: argument {sample,update}: invalid choice: 'shuffle' "
-                                "(choose from 'sample', 'update')"),
+        (["corpus"], "binfeat corpus: error: choose a subcommand: sample, update, read or maintain "
+                     "(binfeat corpus --help)"),
+        (["corpus", "shuffle"], "binfeat corpus: error: argument {sample,update,read,maintain}: invalid choice: "
+                                "'shuffle' (choose from 'sample', 'update', 'read', 'maintain')"),
         (["layout", "--markdown", "--names"], "binfeat layout: error: argument --names: not allowed with argument "
                                               "--markdown"),
         (["file"], "binfeat file: error: the following arguments are required: PATH"),

@@ -40,6 +40,7 @@ KNOWN_EXCEPTIONS: list[tuple[str, str]] = [
 DYNAMIC_IMPORTS_ALLOWED: dict[tuple[str, str], str] = {
     ("extract.worker", "importlib.import_module"): "ExtractOptions.worker_preload: the caller's own parser modules",
     ("jobs.warmup", "importlib.import_module"): "BINFEAT_TEST_WORKER_PLUGIN: a test's fault-injection module",
+    ("jobs.corpus.extraction", "import_module"): "BINFEAT_CONTRACT_PLUGIN: a test's contract (a bumped version)",
     ("benchmarks.machine", "__import__"): "versions of third-party packages (pyspark, numpy, ...) for the report",
 }
 _DYNAMIC_CALLS = {"__import__", "importlib.import_module", "import_module", "importlib.__import__",

@@ -41,15 +41,19 @@ _OPT_INTS = (
     "major_operating_system_version", "minor_operating_system_version", "major_subsystem_version",
     "minor_subsystem_version", "sizeof_code", "sizeof_headers", "sizeof_heap_commit",
 )
+# Integer types by the field's width on disk (extract.raw_types): WORD and BYTE fields int32, DWORD
+# fields int64, fields of 64 bits in PE32+ (SizeOfHeapCommit, ImageBase) decimal128(20, 0).
+_OPT_INT_TYPES = {**dict.fromkeys(_OPT_INTS[:8], pa.int32()), "sizeof_code": pa.int64(),
+                  "sizeof_headers": pa.int64(), "sizeof_heap_commit": pa.decimal128(20, 0)}
 HEADER_TYPE = pa.struct([
     ("coff", pa.struct([("timestamp", pa.int64()), ("machine", pa.string()),
                         ("characteristics", pa.list_(pa.string())),
-                        ("machine_number", pa.uint16()), ("characteristics_bits", pa.uint16())])),
+                        ("machine_number", pa.int32()), ("characteristics_bits", pa.int32())])),
     ("optional", pa.struct([("subsystem", pa.string()), ("dll_characteristics", pa.list_(pa.string())),
-                            ("magic", pa.string())] + [(k, pa.uint64()) for k in _OPT_INTS]
-                           + [("subsystem_number", pa.uint16()), ("dll_characteristics_bits", pa.uint16()),
-                              ("magic_number", pa.uint16()), ("imagebase", pa.uint64()),
-                              ("addressof_entrypoint", pa.uint32())])),
+                            ("magic", pa.string())] + [(k, _OPT_INT_TYPES[k]) for k in _OPT_INTS]
+                           + [("subsystem_number", pa.int32()), ("dll_characteristics_bits", pa.int32()),
+                              ("magic_number", pa.int32()), ("imagebase", pa.decimal128(20, 0)),
+                              ("addressof_entrypoint", pa.int64())])),
 ])
 _HASHED_HEADER = (("machine", 10), ("characteristics", 10), ("subsystem", 10),
                   ("dll_characteristics", 10), ("magic", 10))
@@ -122,7 +126,7 @@ SECTION_TYPE = pa.struct([
     ("entry", pa.string()),
     ("sections", pa.list_(pa.struct([("name", pa.string()), ("size", pa.int64()), ("entropy", pa.float64()),
                                      ("vsize", pa.int64()), ("props", pa.list_(pa.string())),
-                                     ("offset", pa.uint32()), ("characteristics", pa.uint32())]))),
+                                     ("offset", pa.int64()), ("characteristics", pa.int64())]))),
     ("truncated", pa.bool_()),
     ("table_end", pa.int64()),
 ])

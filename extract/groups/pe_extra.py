@@ -42,7 +42,7 @@ DOTNET_TYPE = pa.struct(
        ("metadata_major", pa.int64()), ("metadata_minor", pa.int64()), ("metadata_version", pa.string()),
        ("streams", pa.list_(pa.struct([("name", pa.string()), ("offset", pa.int64()),
                                        ("size", pa.int64())]))),
-       ("tables_valid", pa.uint64()), ("tables_present", pa.int64()),
+       ("tables_valid", pa.decimal128(20, 0)), ("tables_present", pa.int64()),
        ("table_rows", pa.struct([(k, pa.int64()) for k in TABLES])),
        ("problem", pa.string())]
 )

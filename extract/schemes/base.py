@@ -64,9 +64,12 @@ class RowBatch:
 
 
 def _column_values(batch, name: str) -> list:
-    """A raw column's values; list<int> columns (the byte histograms) as numpy rows, without a
+    """A raw column's values as ``compute`` returned them (:func:`extract.raw_types.python_values`:
+    64-bit unsigned fields as int); list<int> columns (the byte histograms) as numpy rows, without a
     Python int per count."""
     import pyarrow as pa
+
+    from extract.raw_types import python_values
 
     column = batch.column(name)
     if isinstance(column, pa.ChunkedArray):
@@ -77,7 +80,7 @@ def _column_values(batch, name: str) -> list:
         values = column.values.to_numpy(zero_copy_only=False)
         valid = column.is_valid().to_numpy(zero_copy_only=False)
         return [values[offsets[i]:offsets[i + 1]] if valid[i] else None for i in range(len(column))]
-    return column.to_pylist()
+    return python_values(column)
 
 
 Fill = Callable[[RowBatch, Any, np.ndarray, list[list[str]]], None]

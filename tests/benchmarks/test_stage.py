@@ -16,11 +16,13 @@ def _stage(key: str, needs: tuple[str, ...] = (), run=None) -> Stage:
 
 
 def test_the_registry_in_report_order_and_in_run_order() -> None:
-    report = ["kernels", "ember_baseline", "structure", "whole", "spark", "update", "planning", "rss", "fuzz"]
+    report = ["kernels", "ember_baseline", "structure", "whole", "per_file", "startup", "spark", "update", "planning",
+              "rss", "fuzz"]
     assert [s.key for s in STAGES] == report
     # structure reads which files crashed in whole; update is measured inside the Spark session
     assert [s.key for s in run_order(STAGES)] == [
-        "kernels", "ember_baseline", "whole", "structure", "spark", "update", "planning", "rss", "fuzz"]
+        "kernels", "ember_baseline", "whole", "structure", "per_file", "startup", "spark", "update", "planning", "rss",
+        "fuzz"]
 
 
 def test_run_order_puts_needs_first_and_keeps_the_rest() -> None:

@@ -42,6 +42,8 @@ HEADINGS = [
     "## Against EMBER v2's byte-level code (same files, interleaved)",
     "## Structural parsing and groups per format, one core (in-process, no isolation)",
     "## Whole extraction: one core and a multiprocessing pool",
+    "## Per-file CPU breakdown: extractor and parser worker (extract_batch on the whole corpus)",
+    "## Start-up: `binfeat file` on one PE",
     "## Spark (JVM start excluded; each run interleaved with the plain loop in the same process)",
     "## Corpus update: a day with 1% new files against a full run",
     "## Partition planning",
@@ -131,6 +133,24 @@ def test_speeds_are_positive(bench_run) -> None:
     assert r["whole"]["pool"]["mb_per_s_wall"] > 0
     for fmt in ("pe", "elf", "macho"):
         assert r["structure"][fmt]["files"] >= 1
+
+
+def test_per_file_and_startup_figures(bench_run) -> None:
+    out, r, _ = bench_run
+    d = r["per_file"]
+    assert d["files"] == len(FILES) + 1 and d["runs"] == 1
+    assert d["plain_us_per_file"]["extractor"] > 0 and d["plain_us_per_file"]["worker"] > 0
+    assert d["missing_probes"] == []  # every step the breakdown names was found
+    for step in ("read", "byte kernels", "md5/sha256", "vectorising", "ipc: replies (read, unpickle)", "parse"):
+        assert step in d["extractor_us_per_file"] or step in d["worker_us_per_file"], step
+    assert any(k.startswith("group:pe_") for k in d["worker_us_per_file"])
+    # every structural file's request went to the worker once per instrumented run
+    assert d["calls_per_run"]["worker glue"] == sum(1 for n in FILES if n not in ("random_64k", "empty", "text"))
+    s = r["startup"]
+    assert s["runs"] == 3 and Path(s["file"]).name in FILES
+    assert s["binfeat file"]["wall_s"] > 0 and s["binfeat file"]["cpu_s"] > 0
+    report = (out / "report.md").read_text()
+    assert "beyond the byte work" in report and "binfeat file" in report
 
 
 def test_scale_figures(bench_run) -> None:

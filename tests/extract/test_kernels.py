@@ -75,3 +75,52 @@ def test_importing_the_driver_compiles_nothing():
     code = ("import sys, extract.kernels; "
             "assert 'numba' not in sys.modules and 'extract.byte_kernels' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=str(Path(__file__).resolve().parents[2]))
+
+
+def _edge_buffers() -> list[bytes]:
+    """Sizes around the block, window and string limits; random, printable-heavy, constant and
+    pattern-dense contents."""
+    rng = np.random.default_rng(16)
+    out = []
+    for n in (0, 1, 4, 5, 6, 1023, 1024, 1025, 2047, 2048, 2049, 3071, 3072, 5000, 70_000):
+        out += [rng.integers(0, 256, n, dtype=np.uint8).tobytes(),
+                rng.integers(0x1E, 0x82, n, dtype=np.uint8).tobytes(),
+                b"A" * n, (b"MZ c:\\ C:\\ HTTP://x https://y HKEY_ hkey_ \x00" * (n // 40 + 1))[:n]]
+    # every window entropy on a row boundary: k equal nibble counts, k a power of two
+    for k in (1, 2, 4, 8, 16):
+        out.append(bytes(16 * (i % k) for i in range(8192)))
+    return out
+
+
+def test_the_numpy_scan_equals_the_compiled_kernels():
+    """``binfeat file``'s numpy scan (extract.byte_scan_numpy) against the kernels, key by key, dtype
+    included, on the corpus sample, the fixtures and the edge cases."""
+    from extract.byte_scan_numpy import scan_whole
+    from extract.kernels import ember_entropy_bin
+    from tests.fixtures import all_fixtures
+
+    for data in _corpus_sample() + list(all_fixtures().values()) + _edge_buffers():
+        ours, theirs = scan_whole(data, ember_entropy_bin), scan_bytes(data)
+        _assert_same(ours, theirs, f"{len(data)} bytes")
+        for key, value in theirs.items():
+            assert type(ours[key]) is type(value) and getattr(ours[key], "dtype", None) == getattr(value, "dtype", None)
+
+
+def test_deferred_kernels_scan_with_numpy_within_the_budget_then_load():
+    """After defer_kernels(budget), whole buffers are scanned by numpy (numba never imported) until
+    the budget is spent; the next buffer loads the kernels; the counts never change."""
+    code = """
+import sys
+import numpy as np
+from extract.kernels import defer_kernels, scan_bytes
+data = [np.random.default_rng(i).integers(0, 256, 40_000, dtype=np.uint8).tobytes() for i in range(3)]
+defer_kernels(90_000)
+first = [scan_bytes(d) for d in data[:2]]
+assert 'numba' not in sys.modules and 'extract.byte_kernels' not in sys.modules
+third = scan_bytes(data[2])
+assert 'extract.byte_kernels' in sys.modules
+again = [scan_bytes(d) for d in data]
+for a, b in zip(first + [third], again, strict=True):
+    assert all(np.array_equal(np.asarray(a[k]), np.asarray(b[k])) if k != 'patterns' else a[k] == b[k] for k in a)
+"""
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=str(Path(__file__).resolve().parents[2]))

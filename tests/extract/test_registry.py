@@ -120,3 +120,48 @@ def test_the_layout_must_name_every_group_once():
         with pytest.raises(DeclarationError, match="must list every declared group once"):
             reg.arrange(bad)
     assert all(re.fullmatch(r"[A-Za-z0-9_]+", n) for g in REGISTRY for n in g.ml_names)
+
+
+@pytest.mark.parametrize(("raw_type", "message"), [
+    (pa.uint8(), r"raw_type uint8: declare int32 \(Iceberg has no unsigned integers\)"),
+    (pa.uint16(), r"raw_type uint16: declare int32"),
+    (pa.uint32(), r"raw_type uint32: declare int64 .*2\*\*31"),
+    (pa.uint64(), r"raw_type uint64: declare decimal128\(20, 0\)"),
+    (pa.int8(), r"raw_type int8: declare int32 \(Iceberg has no 8-bit integers\)"),
+    (pa.int16(), r"raw_type int16: declare int32"),
+    (pa.float16(), r"raw_type halffloat: declare float32"),
+    (pa.large_string(), r"declare string"),
+    (pa.large_list(pa.int64()), r"declare pa.list_"),
+    (pa.list_(pa.float32(), 4), r"declare pa.list_"),
+    (pa.dictionary(pa.int32(), pa.string()), r"Iceberg has no dictionary type"),
+    (pa.timestamp("ns"), r"microseconds"),
+    (pa.duration("s"), r"Iceberg has no such type"),
+    (pa.decimal256(40, 0), r"Iceberg has no such type"),
+    (pa.struct([("ok", pa.int64()), ("items", pa.list_(pa.struct([("addr", pa.uint64())])))]),
+     r"raw_type uint64 at items\[\]\.addr: declare decimal128\(20, 0\)"),
+    (pa.map_(pa.string(), pa.uint32()), r"uint32 at \{value\}"),
+])
+def test_raw_types_iceberg_cannot_hold_exactly_fail_when_declared(raw_type, message):
+    with pytest.raises(DeclarationError, match=message):
+        _group(raw_type=raw_type)
+
+
+@pytest.mark.parametrize("raw_type", [
+    pa.bool_(), pa.int32(), pa.int64(), pa.float32(), pa.float64(), pa.string(), pa.binary(), pa.binary(16),
+    pa.date32(), pa.timestamp("us"), pa.timestamp("us", tz="UTC"), pa.decimal128(20, 0), pa.decimal128(38, 4),
+    pa.list_(pa.struct([("a", pa.int32()), ("b", pa.list_(pa.string()))])), pa.map_(pa.string(), pa.int64()),
+])
+def test_raw_types_iceberg_holds_exactly_are_accepted(raw_type):
+    assert _group(raw_type=raw_type).raw_type == raw_type
+
+
+def test_the_contract_declares_only_types_iceberg_holds_exactly():
+    """Every column of extract's output but ``vector`` (a fixed-size list, which the store keeps as a
+    list with its width in the table's properties)."""
+    import extract
+    from extract.raw_types import inexact
+
+    for scheme in ("binfeat", "ember2"):
+        schema = extract.output_schema(extract.ExtractOptions(scheme=scheme))
+        assert {f.name: inexact(f.type) for f in schema if inexact(f.type)} == {"vector": [
+            f"{schema.field('vector').type}: declare pa.list_(...) (Iceberg has one list type, without a fixed size)"]}

@@ -7,12 +7,15 @@ Triggered by markers in a file's path, so the rest of the job runs untouched:
 - ``chunk-fault``: extracting any chunk that holds it raises (an unexpected exception for a chunk);
 - ``pause-here``: while ``$BINFEAT_TEST_PAUSE_DIR/armed`` exists, the first attempt to extract a
   chunk holding it claims the flag, writes its process id to ``$BINFEAT_TEST_PAUSE_DIR/pid`` and
-  waits to be killed (later attempts find no flag and run normally).
+  waits to be killed (later attempts find no flag and run normally);
+- ``kill-here``: extracting any chunk that holds it kills the extracting process with SIGKILL, on
+  every attempt (a process dying for real, not an exception).
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import time
 
 import extract
@@ -21,6 +24,7 @@ from jobs import partition
 FILE_FAULT = "file-fault"
 CHUNK_FAULT = "chunk-fault"
 PAUSE = "pause-here"
+KILL = "kill-here"
 
 
 class InjectedFault(Exception):
@@ -41,6 +45,8 @@ def _faulty_extract_batch(batch, options=None):
     paths = batch.column("path").to_pylist()
     if any(CHUNK_FAULT in p for p in paths):
         raise InjectedFault("the whole chunk broke")
+    if any(KILL in p for p in paths):
+        os.kill(os.getpid(), signal.SIGKILL)
     pause_dir = os.environ.get("BINFEAT_TEST_PAUSE_DIR")
     if pause_dir and any(PAUSE in p for p in paths):
         flag = os.path.join(pause_dir, "armed")

@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from jobs.corpus_metrics import metric_name, send_summary, summary_metrics
+from jobs.corpus.metrics import metric_name, send_summary, summary_metrics
 
 pytestmark = pytest.mark.network
 

@@ -121,7 +121,8 @@ def test_a_killed_pyspark_worker_costs_nothing_under_the_default_master(tmp_path
     pause.mkdir()
     (pause / "armed").touch()
     out = tmp_path / "out"
-    job = subprocess.Popen(_command(str(src), str(out), "--partitions", "4"), cwd=REPO, start_new_session=True,
+    job = subprocess.Popen(_command(str(src), str(out), "--partitions", "4", "--engine", "spark"), cwd=REPO,
+                           start_new_session=True,
                            env=_env(**PLUGIN, BINFEAT_TEST_PAUSE_DIR=str(pause)), stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True)
     try:

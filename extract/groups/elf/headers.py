@@ -43,13 +43,16 @@ ELF_TYPES = (0, 1, 2, 3, 4)
 _HEADER_NUMS = ("entry", "flags", "ehsize", "phentsize", "phnum", "shentsize", "shnum", "shstrndx",
                 "phoff", "shoff", "abi_version", "version")
 
+# Integer types by the field's width on disk (extract.raw_types): e_ident bytes and Elf_Half int32,
+# Elf_Word int64, Elf64_Addr/Off/Xword (32-bit in ELF32) decimal128(20, 0).
+_U64 = pa.decimal128(20, 0)
 _HEADER_TYPE = pa.struct([
-    ("ei_class", pa.uint8()), ("ei_data", pa.uint8()), ("ei_version", pa.uint8()),
-    ("os_abi", pa.uint8()), ("abi_version", pa.uint8()), ("type", pa.uint16()),
-    ("machine", pa.uint16()), ("version", pa.uint32()), ("entry", pa.uint64()),
-    ("phoff", pa.uint64()), ("shoff", pa.uint64()), ("flags", pa.uint32()),
-    ("ehsize", pa.uint16()), ("phentsize", pa.uint16()), ("phnum", pa.uint16()),
-    ("shentsize", pa.uint16()), ("shnum", pa.uint16()), ("shstrndx", pa.uint16()),
+    ("ei_class", pa.int32()), ("ei_data", pa.int32()), ("ei_version", pa.int32()),
+    ("os_abi", pa.int32()), ("abi_version", pa.int32()), ("type", pa.int32()),
+    ("machine", pa.int32()), ("version", pa.int64()), ("entry", _U64),
+    ("phoff", _U64), ("shoff", _U64), ("flags", pa.int64()),
+    ("ehsize", pa.int32()), ("phentsize", pa.int32()), ("phnum", pa.int32()),
+    ("shentsize", pa.int32()), ("shnum", pa.int32()), ("shstrndx", pa.int32()),
 ])
 _HEADER_KEYS = tuple(_HEADER_TYPE.names)
 _HEADER_DIMS = (
@@ -86,8 +89,8 @@ def elf_header(parsed: Parsed) -> dict:
 SEGMENT_TYPES = (0, 1, 2, 3, 4, 5, 6, 7, 0x6474E550, 0x6474E551, 0x6474E552, 0x6474E553, 0x70000001,
                  0x70000003)
 _SEG_ITEM = pa.struct([
-    ("type", pa.uint32()), ("flags", pa.uint32()), ("offset", pa.uint64()), ("vaddr", pa.uint64()),
-    ("filesz", pa.uint64()), ("memsz", pa.uint64()), ("align", pa.uint64()),
+    ("type", pa.int64()), ("flags", pa.int64()), ("offset", _U64), ("vaddr", _U64),
+    ("filesz", _U64), ("memsz", _U64), ("align", _U64),
 ])
 _SEG_TYPE = pa.struct([("count", pa.int64()), ("segments", pa.list_(_SEG_ITEM))])
 _SEG_NUMS = ("count", "load_filesz", "load_memsz", "r", "w", "x", "wx", "load_x", "load_wx",
@@ -146,8 +149,8 @@ def elf_segments(parsed: Parsed) -> dict:
 
 _SEC_HASH = 50
 _SEC_ITEM = pa.struct([
-    ("name", pa.string()), ("type", pa.uint32()), ("flags", pa.uint64()), ("offset", pa.uint64()),
-    ("addr", pa.uint64()), ("size", pa.uint64()), ("entropy", pa.float64()),
+    ("name", pa.string()), ("type", pa.int64()), ("flags", _U64), ("offset", _U64),
+    ("addr", _U64), ("size", _U64), ("entropy", pa.float64()),
 ])
 _SEC_TYPE = pa.struct([("count", pa.int64()), ("entry", pa.string()), ("sections", pa.list_(_SEC_ITEM))])
 _SEC_NUMS = ("count", "zero_size", "empty_name", "exec", "write", "alloc", "wx", "nobits",

@@ -29,7 +29,7 @@ from extract.registry import REGISTRY, declare
 
 _SEC_FLAGS = pa.struct([
     ("stripped", pa.bool_()), ("symtab_entries", pa.int64()), ("pie", pa.bool_()),
-    ("nx_stack", pa.bool_()), ("relro", pa.uint8()), ("bind_now", pa.bool_()),
+    ("nx_stack", pa.bool_()), ("relro", pa.int32()), ("bind_now", pa.bool_()),
     ("textrel", pa.bool_()), ("has_dynamic", pa.bool_()), ("has_interp", pa.bool_()),
     ("stack_protector", pa.bool_()), ("fortify", pa.bool_()), ("debug_sections", pa.int64()),
 ])

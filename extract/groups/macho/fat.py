@@ -12,10 +12,11 @@ from extract.parsed import Parsed
 from extract.registry import REGISTRY, declare
 
 _FAT_TYPE = pa.struct([
-    ("fat", pa.bool_()), ("count", pa.int64()), ("chosen", pa.int32()), ("chosen_cputype", pa.uint32()),
-    ("archs", pa.list_(pa.struct([("cputype", pa.uint32()), ("cpusubtype", pa.uint32()),
-                                  ("offset", pa.uint64()), ("size", pa.uint64()),
-                                  ("align", pa.uint32())]))),
+    ("fat", pa.bool_()), ("count", pa.int64()), ("chosen", pa.int32()), ("chosen_cputype", pa.int64()),
+    # fat_arch: 32-bit fields (int64); offset and size are 64-bit in fat_arch_64 (decimal128(20, 0))
+    ("archs", pa.list_(pa.struct([("cputype", pa.int64()), ("cpusubtype", pa.int64()),
+                                  ("offset", pa.decimal128(20, 0)), ("size", pa.decimal128(20, 0)),
+                                  ("align", pa.int64())]))),
 ])
 _FAT_DIMS = ["fat", "count", "total_size", "max_align", *onehot_names("has_cputype", CPU_TYPES),
              *onehot_names("chosen_cputype", CPU_TYPES)]

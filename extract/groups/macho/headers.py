@@ -35,10 +35,13 @@ CPU_TYPES = (CPU_X86, CPU_X86_64, CPU_ARM, CPU_ARM64, CPU_ARM64_32, CPU_PPC, CPU
 # OBJECT, EXECUTE, FVMLIB, CORE, PRELOAD, DYLIB, DYLINKER, BUNDLE, DYLIB_STUB, DSYM, KEXT_BUNDLE, FILESET
 FILE_TYPES = tuple(range(1, 13))
 FLAG_BITS = 32
+# Integer types by the field's width on disk (extract.raw_types): 32-bit fields (read unsigned)
+# int64, 64-bit addresses, offsets and sizes (32-bit in 32-bit images) decimal128(20, 0).
+_U64 = pa.decimal128(20, 0)
 _HDR_TYPE = pa.struct([
-    ("magic", pa.uint32()), ("is64", pa.bool_()), ("big_endian", pa.bool_()), ("cputype", pa.uint32()),
-    ("cpusubtype", pa.uint32()), ("filetype", pa.uint32()), ("ncmds", pa.uint32()),
-    ("sizeofcmds", pa.uint32()), ("flags", pa.uint32()),
+    ("magic", pa.int64()), ("is64", pa.bool_()), ("big_endian", pa.bool_()), ("cputype", pa.int64()),
+    ("cpusubtype", pa.int64()), ("filetype", pa.int64()), ("ncmds", pa.int64()),
+    ("sizeofcmds", pa.int64()), ("flags", pa.int64()),
 ])
 _HDR_DIMS = (onehot_names("cputype", CPU_TYPES) + onehot_names("filetype", FILE_TYPES, "{}")
              + [f"flag[{i}]" for i in range(FLAG_BITS)]
@@ -87,7 +90,7 @@ COMMAND_TYPES = (
 # LOAD_UPWARD_DYLIB, MAIN, DYLD_EXPORTS_TRIE, DYLD_CHAINED_FIXUPS
 _LC_TYPE = pa.struct([
     ("count", pa.int64()),
-    ("commands", pa.list_(pa.struct([("cmd", pa.uint32()), ("size", pa.uint32())]))),
+    ("commands", pa.list_(pa.struct([("cmd", pa.int64()), ("size", pa.int64())]))),
 ])
 _LC_DIMS = [*onehot_names("cmd_count", COMMAND_TYPES), "count", "total_size", "unparsed"]
 
@@ -127,13 +130,13 @@ def macho_load_commands(parsed: Parsed) -> dict:
 
 _SEC_HASH = 50
 _SEG_ITEM = pa.struct([
-    ("name", pa.string()), ("vmaddr", pa.uint64()), ("vmsize", pa.uint64()), ("fileoff", pa.uint64()),
-    ("filesize", pa.uint64()), ("maxprot", pa.uint32()), ("initprot", pa.uint32()),
-    ("nsects", pa.uint32()), ("flags", pa.uint32()),
+    ("name", pa.string()), ("vmaddr", _U64), ("vmsize", _U64), ("fileoff", _U64),
+    ("filesize", _U64), ("maxprot", pa.int64()), ("initprot", pa.int64()),
+    ("nsects", pa.int64()), ("flags", pa.int64()),
 ])
 _SECT_ITEM = pa.struct([
-    ("segment", pa.string()), ("name", pa.string()), ("addr", pa.uint64()), ("size", pa.uint64()),
-    ("offset", pa.uint32()), ("flags", pa.uint32()), ("entropy", pa.float64()),
+    ("segment", pa.string()), ("name", pa.string()), ("addr", _U64), ("size", _U64),
+    ("offset", pa.int64()), ("flags", pa.int64()), ("entropy", pa.float64()),
 ])
 _SECTS_TYPE = pa.struct([
     ("segments", pa.list_(_SEG_ITEM)), ("sections", pa.list_(_SECT_ITEM)), ("entry", pa.string()),

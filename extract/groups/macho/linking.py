@@ -36,7 +36,7 @@ PATH_CAP = 1024
 _LIB_HASH = 256
 _DYLIB_TYPE = pa.struct([
     ("count", pa.int64()), ("id", pa.string()),
-    ("dylibs", pa.list_(pa.struct([("name", pa.string()), ("cmd", pa.uint32())]))),
+    ("dylibs", pa.list_(pa.struct([("name", pa.string()), ("cmd", pa.int64())]))),
     ("rpaths", pa.list_(pa.string())),
 ])
 _DYLIB_NUMS = ("count", "load", "weak", "reexport", "lazy", "upward", "rpaths", "has_id")

@@ -15,7 +15,7 @@ from extract.registry import REGISTRY, declare
 # simulators, DriverKit, visionOS, visionOS simulator
 PLATFORMS = tuple(range(1, 13))
 _PLAT_TYPE = pa.struct([
-    ("source", pa.uint32()), ("platform", pa.uint32()), ("minos", pa.uint32()), ("sdk", pa.uint32()),
+    ("source", pa.int64()), ("platform", pa.int64()), ("minos", pa.int64()), ("sdk", pa.int64()),
 ])
 _PLAT_DIMS = ["present", *onehot_names("platform", PLATFORMS, "{}"), "minos", "sdk",
               "from_build_version"]

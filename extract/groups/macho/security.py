@@ -21,10 +21,10 @@ from extract.registry import REGISTRY, declare
 
 _SECU_TYPE = pa.struct([
     ("pie", pa.bool_()), ("allow_stack_execution", pa.bool_()), ("no_heap_execution", pa.bool_()),
-    ("has_code_signature", pa.bool_()), ("code_signature_offset", pa.uint32()),
-    ("code_signature_size", pa.uint32()), ("code_signature_in_file", pa.bool_()),
-    ("encrypted", pa.bool_()), ("cryptid", pa.uint32()), ("cryptoff", pa.uint32()),
-    ("cryptsize", pa.uint32()), ("has_pagezero", pa.bool_()), ("has_restrict", pa.bool_()),
+    ("has_code_signature", pa.bool_()), ("code_signature_offset", pa.int64()),
+    ("code_signature_size", pa.int64()), ("code_signature_in_file", pa.bool_()),
+    ("encrypted", pa.bool_()), ("cryptid", pa.int64()), ("cryptoff", pa.int64()),
+    ("cryptsize", pa.int64()), ("has_pagezero", pa.bool_()), ("has_restrict", pa.bool_()),
     ("has_dyld_environment", pa.bool_()),
 ])
 _SECU_NUMS = tuple(_SECU_TYPE.names)

@@ -1,7 +1,7 @@
 """Read a day's labels feed (JSONL, CSV or Parquet; a file, a folder of them, or S3) into Arrow.
 
 Labels feeds are small next to the binaries, so they are read on the driver with pyarrow (and
-boto3 for ``s3://``, since Spark has no S3 filesystem here) and handed to Spark as one table.
+boto3 for ``s3://``) and merged into the ``labels`` table there (jobs.corpus.labels).
 Every column becomes a string: feeds disagree on types (a CSV ``first_seen`` is text, a Parquet
 one a timestamp), and a label is a name, not a number.
 """
