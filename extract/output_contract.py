@@ -14,6 +14,7 @@ import pyarrow as pa
 
 from extract.groups import REGISTRY
 from extract.options import ExtractOptions
+from extract.raw_types import array_of
 from extract.schemes import Scheme
 from extract.schemes import get as get_scheme
 from extract.version import feature_version
@@ -48,7 +49,7 @@ def record_batch(rows: list[dict], schema: pa.Schema) -> pa.RecordBatch:
     """Rows (dicts with every column of ``schema``; ``vector`` a float32 array or None) as one batch."""
     vectors = [r["vector"] for r in rows]
     names = [n for n in schema.names if n != "vector"]
-    arrays = [pa.array([r[n] for r in rows], type=schema.field(n).type) for n in names]
+    arrays = [array_of([r[n] for r in rows], schema.field(n).type) for n in names]
     arrays.append(vector_array(vectors, schema.field("vector").type.list_size))
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
