@@ -73,7 +73,7 @@ def _fuzzy(hasher: str, data: bytes) -> None:
 
 def windows(bufs: Sequence[bytes]) -> list[list[bytes]]:
     """The buffers cut into the extractor's windows."""
-    from extract.extractor import windows as cut
+    from extract.file_windows import windows as cut
 
     return list(cut(bufs, len))
 
@@ -88,12 +88,13 @@ def _md5_lanes(window: Sequence[bytes]) -> None:
 def _bytes_stage(window: Sequence[bytes]) -> None:
     """Everything the extractor computes from the bytes with default options: the window's md5s side
     by side, then one pass per file for the byte kernels and sha256."""
-    from extract.extractor import ExtractOptions, _ByteState
+    from extract.byte_pass import ByteState
+    from extract.options import ExtractOptions
 
     _md5_lanes(window)
     options = ExtractOptions()
     for data in window:
-        bs = _ByteState(options, md5=False)
+        bs = ByteState(options, md5=False)
         bs.update(data, last=True)
         bs.scanner.finish()
         bs.sha256.hexdigest()

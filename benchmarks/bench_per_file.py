@@ -64,13 +64,21 @@ def _probe_extractor(ledger: Ledger, patches: Patches, sent: list[int]) -> list[
         else:
             missing.append(f"{getattr(owner, '__name__', owner)}.{name}")
 
-    for name in ("_plan", "_read_whole"):
-        wrap(xm.Extractor, name, "read")
+    # planning and reading: on the extractor (before its split) or on extract.file_plans (after)
+    planner = getattr(sys.modules.get("extract.file_plans"), "FilePlanner", None)
+    if planner is not None:
+        for name in ("plan", "read_whole", "feed"):
+            wrap(planner, name, "read")
+    else:
+        for name in ("_plan", "_read_whole"):
+            wrap(xm.Extractor, name, "read")
     wrap(xm.Extractor, "to_record_batch", "row assembly: Arrow batch")
     wrap(kernels.ByteScanner, "update", "byte kernels")
     wrap(kernels.ByteScanner, "finish", "byte kernels")
-    if hasattr(xm, "_ByteState"):  # hashlib's sha256 (and md5 of a streamed file), beside the kernels
-        wrap(xm._ByteState, "update", "md5/sha256")
+    # hashlib's sha256 (and md5 of a streamed file), beside the kernels
+    byte_state = getattr(sys.modules.get("extract.byte_pass"), "ByteState", None) or getattr(xm, "_ByteState", None)
+    if byte_state is not None:
+        wrap(byte_state, "update", "md5/sha256")
     wrap(md5_lanes, "md5_many", "md5/sha256")
     wrap(isolation.ParserWorker, "share", "ipc: bytes into the shared buffer")
     wrap(isolation.ParserWorker, "result", "ipc: replies (read, unpickle)")
@@ -85,6 +93,8 @@ def _probe_extractor(ledger: Ledger, patches: Patches, sent: list[int]) -> list[
     else:
         missing.append("ParserWorker.submit_many")
     patches.set(isolation, "select", types.SimpleNamespace(select=ledger.wrap(select.select, EXTRACTOR_WAIT)))
+    # the window's vectors (the scheme's blocks, the row batch they read) and any per-row vector call
+    wrap(xm.Extractor, "_vectorise", "vectorising")
     wrap(FeatureGroup, "vector", "vectorising")
     for g in REGISTRY.by_stage("bytes"):
         patches.set(g, "compute", ledger.wrap(g.compute, "byte groups"))

@@ -174,7 +174,8 @@ def run(parents: Parents, seed: int, count: int, *, start: int = 0, batch: int =
         workdir: Path | None = None, progress=None) -> Report:
     """Extract ``count`` mutants from ``start`` in batches; the report holds every count and problem."""
     import extract
-    from extract.extractor import extractor_for, vector_length
+    from extract.extractor import extractor_for
+    from extract.output_contract import vector_length
 
     mutator = Mutator(parents.datas)
     report = Report(seed, parents.source, parents.fingerprint, len(parents.names))

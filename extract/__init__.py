@@ -15,7 +15,7 @@ from extract.version import __version__
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from extract.extractor import ExtractOptions
+    from extract.options import ExtractOptions
 
 __all__ = [
     "FEATURE_VERSION", "ExtractOptions", "__version__", "error_rows", "extract_batch", "extract_file",
@@ -56,7 +56,7 @@ def error_rows(
     """
     import pyarrow as pa
 
-    from extract.extractor import scheme_of
+    from extract.output_contract import scheme_of
     from extract.paths import canonical_path
     from extract.version import feature_version, parser_name
 
@@ -93,7 +93,7 @@ def training_matrix(source: Any, *, scheme: str = "binfeat", label: str | None =
 
 def output_schema(options: ExtractOptions | None = None) -> pa.Schema:
     """The contract's Arrow schema for ``options`` (its scheme and group selection)."""
-    from extract.extractor import output_schema as schema
+    from extract.output_contract import output_schema as schema
 
     return schema(options)
 
@@ -110,7 +110,7 @@ def __getattr__(name: str) -> Any:
 
         return feature_version()
     if name == "ExtractOptions":
-        from extract.extractor import ExtractOptions
+        from extract.options import ExtractOptions
 
         return ExtractOptions
     raise AttributeError(f"module 'extract' has no attribute {name!r}")

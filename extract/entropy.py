@@ -75,20 +75,36 @@ def warm_up() -> None:
     _compile_hist()(a, np.zeros(1, np.int64), np.ones(1, np.int64))
 
 
-def range_counts(data: bytes | memoryview | np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """(k, 256) byte counts of ``data[starts[i]:ends[i]]``; ranges are clipped to the data."""
+def _readonly(data: bytes | memoryview | np.ndarray) -> np.ndarray:
     a = data if isinstance(data, np.ndarray) else np.frombuffer(data, dtype=np.uint8)
     if a.flags.writeable:  # e.g. a memoryview of a bytearray: keep the kernel's one specialisation
         a = a.view()
         a.flags.writeable = False
+    return a
+
+
+def _counts(a: np.ndarray, starts: list[int], ends: list[int]) -> np.ndarray:
+    """(k, 256) byte counts of ``a[starts[i]:ends[i]]`` for ranges already clipped to ``a``: the
+    kernel, or (while it is not compiled yet) np.bincount for ranges totalling fewer than _SMALL
+    bytes, or for any ranges while the kernel is deferred (see :func:`defer_kernel`)."""
+    if _HIST is None and (_DEFERRED or sum(e - s for s, e in zip(starts, ends, strict=True)) < _SMALL):
+        out = np.zeros((len(starts), 256), dtype=np.int64)
+        for k, (s, e) in enumerate(zip(starts, ends, strict=True)):
+            if e > s:
+                out[k] = _bincount(a, s, e)
+        return out
+    return _compile_hist()(a, np.array(starts, dtype=np.int64), np.array(ends, dtype=np.int64))
+
+
+def range_counts(data: bytes | memoryview | np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """(k, 256) byte counts of ``data[starts[i]:ends[i]]``; ranges are clipped to the data."""
+    a = _readonly(data)
     n = a.size
     starts = np.clip(np.asarray(starts, dtype=np.int64), 0, n)
     ends = np.clip(np.asarray(ends, dtype=np.int64), starts, n)
     if starts.size == 0:
         return np.zeros((0, 256), dtype=np.int64)
-    if int((ends - starts).sum()) >= _SMALL and (_HIST is not None or not _DEFERRED):
-        return _compile_hist()(a, starts, ends)
-    return np.stack([_bincount(a, s, e) for s, e in zip(starts.tolist(), ends.tolist(), strict=True)])
+    return _counts(a, starts.tolist(), ends.tolist())
 
 
 def _bincount(a: np.ndarray, start: int, end: int) -> np.ndarray:
@@ -103,25 +119,27 @@ def _bincount(a: np.ndarray, start: int, end: int) -> np.ndarray:
 
 def buffer_entropy(buf: bytes | memoryview) -> float:
     """Shannon entropy (bits per byte) of one buffer; 0.0 when empty."""
-    a = np.frombuffer(buf, dtype=np.uint8)
-    n = a.size
-    if n == 0:
+    a = _readonly(buf)
+    if a.size == 0:
         return 0.0
-    return float(entropies(range_counts(a, np.zeros(1, np.int64), np.full(1, n, np.int64)))[0])
+    return float(entropies(_counts(a, [0], [a.size]))[0])
 
 
 def entropies(counts: np.ndarray) -> np.ndarray:
-    """Shannon entropy (bits per byte) of each row of a (k, 256) count matrix; 0 for empty rows."""
-    counts = counts.astype(np.float64)
-    n = counts.sum(axis=1, keepdims=True)
-    p = np.divide(counts, n, out=np.zeros_like(counts), where=n > 0)
-    logp = np.log2(p, out=np.zeros_like(p), where=p > 0)
-    return 0.0 - (p * logp).sum(axis=1)  # 0.0 - x: no -0.0 for empty or constant ranges
+    """Shannon entropy (bits per byte) of each row of a (k, 256) count matrix; 0 for empty rows.
+
+    Per row: p = count / total in float64, the terms p * log2(p) (0 where p is 0), numpy's float64
+    sum of the 256 terms in byte-value order, negated (0.0 - x: no -0.0 for empty or constant rows)."""
+    c = counts.astype(np.float64)
+    p = c / np.maximum(c.sum(axis=1), 1.0)[:, None]  # an empty row: 0 / 1
+    return 0.0 - (p * np.log2(p + (p == 0))).sum(axis=1)  # log2(1) = 0 where p is 0
 
 
 def range_entropies(data: bytes | memoryview, ranges: list[tuple[int, int]]) -> list[float]:
     """Entropy of each (offset, size) range of ``data``, clipped to the data (outside: 0)."""
+    if not ranges:
+        return []
     n = len(data)
-    starts = np.asarray([min(max(o, 0), n) for o, _ in ranges], dtype=np.int64)
-    ends = np.asarray([min(max(o, 0) + max(s, 0), n) for o, s in ranges], dtype=np.int64)
-    return entropies(range_counts(data, starts, ends)).tolist()
+    starts = [min(max(o, 0), n) for o, _ in ranges]
+    ends = [max(lo, min(max(o, 0) + max(s, 0), n)) for lo, (o, s) in zip(starts, ranges, strict=True)]
+    return entropies(_counts(_readonly(data), starts, ends)).tolist()

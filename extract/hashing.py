@@ -4,6 +4,12 @@ MurmurHash3 x86 32-bit (``mmh3.hash``, unsigned, seed 0) of the token's UTF-8 by
 sign = +1 when bit 31 of h is 0, else -1 (so collisions tend to cancel, as in scikit-learn's
 FeatureHasher, whose exact bins we do not promise). The hash and this rule are part of
 feature_version: changing either changes numbers.
+
+A corpus hashes the same tokens (DLL and function names, section names) again and again, so each
+token's hash is remembered across rows and files in one bounded table per process
+(:data:`CACHE_ENTRIES` tokens of at most :data:`CACHE_TOKEN_CHARS` characters; the table empties
+when full). :class:`TokenBins` accumulates a whole window's hashed parts and writes them into the
+window's matrix at once.
 """
 
 from __future__ import annotations
@@ -14,17 +20,16 @@ import mmh3
 import numpy as np
 
 SEED = 0
+CACHE_ENTRIES = 1 << 16  # tokens whose hash is remembered (a few MB: most tokens are short names)
+CACHE_TOKEN_CHARS = 128  # longer tokens are hashed each time, so the table stays small
+_SIGN = 0x80000000
+_TWO32 = 1 << 32
 
 
 def token_bytes(token: str | bytes) -> bytes:
     if isinstance(token, bytes):
         return token
     return token.encode("utf-8", "surrogatepass")
-
-
-def bin_and_sign(token: str | bytes, dims: int) -> tuple[int, float]:
-    h = mmh3.hash(token_bytes(token), SEED, signed=False)
-    return h % dims, (-1.0 if h & 0x80000000 else 1.0)
 
 
 def _key(token: str | bytes) -> str | bytes:
@@ -34,9 +39,29 @@ def _key(token: str | bytes) -> str | bytes:
     return token_bytes(token) if type(token) is str and not token.isascii() else token
 
 
-def _hashes(tokens: Iterable[str | bytes]) -> np.ndarray:
-    h = mmh3.hash
-    return np.array([h(_key(t), SEED, signed=False) for t in tokens], dtype=np.uint64)
+class _HashTable(dict):
+    """token -> its unsigned MurmurHash3 (seed 0); a missing token is hashed and, when short, kept."""
+
+    def __missing__(self, token: str | bytes) -> int:
+        h = mmh3.hash(_key(token), SEED, signed=False)
+        if len(token) <= CACHE_TOKEN_CHARS:
+            if len(self) >= CACHE_ENTRIES:
+                self.clear()
+            self[token] = h
+        return h
+
+
+_HASHES = _HashTable()
+hash_of = _HASHES.__getitem__  # unsigned MurmurHash3 of one token (remembered)
+
+
+def unsigned_hashes(tokens: Iterable[str | bytes]) -> list[int]:
+    return list(map(hash_of, tokens))
+
+
+def bin_and_sign(token: str | bytes, dims: int) -> tuple[int, float]:
+    h = hash_of(token)
+    return h % dims, (-1.0 if h & _SIGN else 1.0)
 
 
 _FEW = 48  # up to this many tokens, a plain loop beats numpy's fixed cost per call
@@ -44,13 +69,16 @@ _FEW = 48  # up to this many tokens, a plain loop beats numpy's fixed cost per c
 
 def _sums(tokens: list, weights: list | None, dims: int) -> dict[int, float]:
     """Per-bin float64 sums of sign * weight in token order: what ``np.bincount`` gives in :func:`_bin`."""
-    h = mmh3.hash
     acc: dict[int, float] = {}
-    for i, t in enumerate(tokens):
-        x = h(_key(t), SEED, signed=False)
-        w = 1.0 if weights is None else weights[i]
+    get = acc.get
+    if weights is None:
+        for x in map(hash_of, tokens):
+            b = x % dims
+            acc[b] = get(b, 0.0) + (-1.0 if x & _SIGN else 1.0)
+        return acc
+    for x, w in zip(map(hash_of, tokens), weights, strict=True):
         b = x % dims
-        acc[b] = acc.get(b, 0.0) + (-w if x & 0x80000000 else w)
+        acc[b] = get(b, 0.0) + (-w if x & _SIGN else w)
     return acc
 
 
@@ -62,7 +90,7 @@ def add_hashed(out: np.ndarray, offset: int, tokens: list, dims: int, weights: l
         return
     if len(tokens) > _FEW:
         w = np.ones(len(tokens)) if weights is None else np.array(weights, dtype=np.float64)
-        out[offset:offset + dims] = _bin(_hashes(tokens), w, dims)
+        out[offset:offset + dims] = _bin(np.array(unsigned_hashes(tokens), dtype=np.uint64), w, dims)
         return
     for b, v in _sums(tokens, weights, dims).items():
         out[offset + b] = v
@@ -71,7 +99,7 @@ def add_hashed(out: np.ndarray, offset: int, tokens: list, dims: int, weights: l
 def _bin(hashes: np.ndarray, weights: np.ndarray, dims: int) -> np.ndarray:
     if hashes.size == 0 or dims == 0:
         return np.zeros(dims, dtype=np.float32)
-    signs = np.where(hashes & 0x80000000, -1.0, 1.0)
+    signs = np.where(hashes & _SIGN, -1.0, 1.0)
     return np.bincount((hashes % dims).astype(np.intp), weights=signs * weights, minlength=dims).astype(np.float32)
 
 
@@ -101,8 +129,8 @@ def feature_hasher_bin(token: str | bytes, dims: int) -> tuple[int, float]:
     """(bin, sign) of one token by scikit-learn's ``FeatureHasher`` rule: h = MurmurHash3 x86 32-bit
     of the token's UTF-8 bytes, seed 0, read as a signed int32; bin = |h| mod dims (|-2**31| is
     2**31); sign +1 when h >= 0, else -1 (``alternate_sign=True``, the default)."""
-    h = mmh3.hash(_key(token), SEED, signed=True)
-    return abs(h) % dims, (1.0 if h >= 0 else -1.0)
+    h = hash_of(token)
+    return ((_TWO32 - h) % dims, -1.0) if h & _SIGN else (h % dims, 1.0)
 
 
 def add_feature_hashed(out: np.ndarray, offset: int, tokens: list, dims: int, weights: list | None = None) -> None:
@@ -112,14 +140,123 @@ def add_feature_hashed(out: np.ndarray, offset: int, tokens: list, dims: int, we
     sign x weight in token order, rounded once to ``out``'s float32."""
     if dims == 0 or not tokens:
         return
+    for b, v in _feature_sums(tokens, weights, dims).items():
+        out[offset + b] = v
+
+
+def _feature_sums(tokens: list, weights: list | None, dims: int) -> dict[int, float]:
+    """FeatureHasher's per-bin float64 sums in token order (a signed hash h < 0 is 2**32 - h's
+    unsigned form: bin |h| mod dims = (2**32 - unsigned) mod dims)."""
     acc: dict[int, float] = {}
-    h = mmh3.hash
-    for i, t in enumerate(tokens):
-        w = 1.0 if weights is None else float(weights[i])
+    get = acc.get
+    if weights is None:
+        for x in map(hash_of, tokens):
+            if x & _SIGN:
+                b = (_TWO32 - x) % dims
+                acc[b] = get(b, 0.0) - 1.0
+            else:
+                b = x % dims
+                acc[b] = get(b, 0.0) + 1.0
+        return acc
+    for x, w in zip(map(hash_of, tokens), weights, strict=True):
+        w = float(w)
         if w == 0.0:
             continue
-        x = h(_key(t), SEED, signed=True)
-        b = abs(x) % dims
-        acc[b] = acc.get(b, 0.0) + (w if x >= 0 else -w)
-    for b, v in acc.items():
-        out[offset + b] = v
+        if x & _SIGN:
+            b = (_TWO32 - x) % dims
+            acc[b] = get(b, 0.0) - w
+        else:
+            b = x % dims
+            acc[b] = get(b, 0.0) + w
+    return acc
+
+
+class TokenBins:
+    """The hashed parts of a window of rows, collected and then written at once.
+
+    ``add(row, offset, tokens, dims[, weights])`` adds ``tokens`` to ``out[row, offset:offset + dims]``
+    by binfeat's rule (as :func:`add_hashed`), ``add_feature_hashed(...)`` by FeatureHasher's (as
+    :func:`add_feature_hashed`); each (offset, dims) is one part of the block, added to once per row.
+    :meth:`write` computes every part for all its rows at once: per bin the float64 sum of sign x
+    weight in token order (``np.bincount`` adds in input order), rounded once to float32 and
+    written into the rows that had tokens (the others keep their values). Why: a few numpy
+    operations per window and part instead of Python work per token and bin.
+    """
+
+    def __init__(self, out: np.ndarray) -> None:
+        self.out = out
+        self._parts: dict[tuple[int, int, bool], _Part] = {}
+
+    def add(self, row: int, offset: int, tokens: list, dims: int, weights: list | None = None) -> None:
+        if dims and tokens:
+            self._part(offset, dims, False).extend(row, tokens, weights)
+
+    def add_feature_hashed(self, row: int, offset: int, tokens: list, dims: int, weights: list | None = None) -> None:
+        if dims and tokens:
+            self._part(offset, dims, True).extend(row, tokens, weights)
+
+    def _part(self, offset: int, dims: int, feature_hasher: bool) -> _Part:
+        key = (offset, dims, feature_hasher)
+        part = self._parts.get(key)
+        if part is None:
+            part = self._parts[key] = _Part()
+        return part
+
+    def discard_row(self, row: int) -> None:
+        """Forget what was added for ``row`` (its vectoriser failed part-way: the row becomes NaN)."""
+        for part in self._parts.values():
+            part.discard(row)
+
+    def write(self) -> None:
+        for (offset, dims, feature_hasher), part in self._parts.items():
+            if part.tokens:
+                part.write(self.out, offset, dims, feature_hasher)
+        self._parts = {}
+
+
+class _Part:
+    """The tokens added to one (offset, dims) part of a block: row of each, token, weight."""
+
+    __slots__ = ("rows", "tokens", "weights")
+
+    def __init__(self) -> None:
+        self.rows: list[int] = []
+        self.tokens: list = []
+        self.weights: list[float] | None = None  # None while every token weighs 1
+
+    def extend(self, row: int, tokens: list, weights: list | None) -> None:
+        n = len(tokens)
+        if weights is not None and self.weights is None:
+            self.weights = [1.0] * len(self.tokens)
+        if self.weights is not None:
+            self.weights += [1.0] * n if weights is None else [float(w) for w in weights]
+            if len(self.weights) != len(self.tokens) + n:
+                raise ValueError(f"{n} tokens but {len(weights or ())} weights")
+        self.tokens += tokens
+        self.rows += [row] * n
+
+    def discard(self, row: int) -> None:
+        keep = [k for k, r in enumerate(self.rows) if r != row]
+        if len(keep) < len(self.rows):
+            self.tokens = [self.tokens[k] for k in keep]
+            if self.weights is not None:
+                self.weights = [self.weights[k] for k in keep]
+            self.rows = [self.rows[k] for k in keep]
+
+    def write(self, out: np.ndarray, offset: int, dims: int, feature_hasher: bool) -> None:
+        n = len(self.tokens)
+        h = np.fromiter(map(hash_of, self.tokens), dtype=np.int64, count=n)
+        negative = h >= _SIGN
+        bins = np.where(negative, (_TWO32 - h) % dims, h % dims) if feature_hasher else h % dims
+        rows = np.array(self.rows, dtype=np.int64)
+        if self.weights is None:
+            values = np.where(negative, -1.0, 1.0)
+        else:
+            w = np.array(self.weights, dtype=np.float64)
+            values = np.where(negative, -w, w)
+            if feature_hasher:
+                values[w == 0.0] = 0.0  # scikit-learn skips a zero weight (adding it changes no sum)
+        touched = np.unique(rows)
+        local = np.searchsorted(touched, rows) * dims + bins
+        sums = np.bincount(local, weights=values, minlength=touched.size * dims)
+        out[touched, offset:offset + dims] = sums.reshape(touched.size, dims)

@@ -14,7 +14,8 @@ list type, no 8/16-bit integers, no half floats; pyiceberg would silently conver
 
 :func:`inexact` says what is wrong with a type (the registry refuses such a declaration);
 :func:`python_values` reads a raw column back as the Python values ``compute`` returned (a
-``decimal128(p, 0)`` value as an ``int``, not a ``Decimal``), which is what ``vectorize`` expects.
+``decimal128(p, 0)`` value as an ``int``, not a ``Decimal``), which is what ``vectorize`` expects;
+:func:`array_of` builds a raw column from those values.
 """
 
 from __future__ import annotations
@@ -91,6 +92,23 @@ def _decimals_as(t: pa.DataType, integer: pa.DataType) -> pa.DataType:
     if pa.types.is_map(t):
         return pa.map_(_decimals_as(t.key_type, integer), _decimals_as(t.item_type, integer))
     return t
+
+
+def array_of(values: list[Any], t: pa.DataType) -> pa.Array:
+    """``pa.array(values, type=t)``, with the same result, faster where ``t`` holds whole decimals.
+
+    Why: Arrow converts a Python int into a ``decimal128`` one value at a time through Python's
+    decimal module (about a third of a row's Arrow conversion on ELF files); built as ``uint64`` and
+    cast, the column is the same (the cast is exact for 0 .. 2**64-1). Values that do not fit
+    ``uint64`` (or are no ints) take the direct conversion, which accepts or refuses them as before.
+    """
+    if _has_integral_decimal(t):
+        try:
+            return pa.array(values, type=_decimals_as(t, pa.uint64())).cast(t, safe=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError, TypeError,
+                ValueError):
+            pass
+    return pa.array(values, type=t)
 
 
 def python_values(column: pa.Array | pa.ChunkedArray) -> list[Any]:

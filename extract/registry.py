@@ -73,6 +73,11 @@ class FeatureGroup:
     touch the parser's objects; it must return plain Python values matching ``raw_type``.
     ``vectorize(raw)`` maps the stored raw value to ``dims`` float32 numbers and must work from the
     raw value alone (re-vectorising a stored corpus never reads the files again).
+
+    ``fill(raws, out)`` is the same rule over a window of raw values at once: it writes row i of
+    ``out`` (len(raws) x dims float32, zeros beforehand) from ``raws[i]`` alone, or raises. A group
+    declares one of the two; the other is derived from it (per-row calls, or a window of one row).
+    Why: a window costs a few numpy operations instead of several per row.
     """
 
     name: str
@@ -82,10 +87,11 @@ class FeatureGroup:
     raw_type: pa.DataType
     stage: str
     compute: Callable[[Any], Any]
-    vectorize: Callable[[Any], np.ndarray]
+    vectorize: Callable[[Any], np.ndarray] | None
     dim_names: tuple[str, ...]
     doc: str = ""
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    fill: Callable[[Sequence[Any], np.ndarray], None] | None = field(default=None, compare=False)
     ml_names: tuple[str, ...] = field(default=(), init=False)
 
     def __post_init__(self) -> None:
@@ -106,8 +112,8 @@ class FeatureGroup:
             problems += [f"raw_type {p}" for p in inexact(self.raw_type)]
         if self.stage not in STAGES:
             problems.append(f"stage must be one of {STAGES}, got {self.stage!r}")
-        if not callable(self.compute) or not callable(self.vectorize):
-            problems.append("compute and vectorize must be callables")
+        if not callable(self.compute) or not (callable(self.vectorize) or callable(self.fill)):
+            problems.append("compute and vectorize (or fill) must be callables")
         if len(self.dim_names) != self.dims:
             problems.append(f"{len(self.dim_names)} dim_names for {self.dims} dims")
         elif len(set(self.dim_names)) != len(self.dim_names):
@@ -122,6 +128,10 @@ class FeatureGroup:
             raise DeclarationError(f"feature group {self.name!r}: " + "; ".join(problems))
         object.__setattr__(self, "formats", frozenset(self.formats))
         object.__setattr__(self, "dim_names", tuple(self.dim_names))
+        if self.fill is None:
+            object.__setattr__(self, "fill", _rows_of(self.vectorize))
+        elif self.vectorize is None:
+            object.__setattr__(self, "vectorize", _row_of(self.fill, self.dims))
 
     def applies_to(self, fmt: str) -> bool:
         return fmt in self.formats
@@ -132,6 +142,30 @@ class FeatureGroup:
         if out.shape != (self.dims,):
             raise ValueError(f"group {self.name!r} vectorised to shape {out.shape}, declared ({self.dims},)")
         return out
+
+
+def _rows_of(vectorize: Callable[[Any], np.ndarray]) -> Callable[[Sequence[Any], np.ndarray], None]:
+    """A window fill that vectorises row by row (for a group that declares ``vectorize``)."""
+
+    def fill(raws: Sequence[Any], out: np.ndarray) -> None:
+        for i, raw in enumerate(raws):
+            v = np.asarray(vectorize(raw), dtype=np.float32)
+            if v.shape != out.shape[1:]:
+                raise ValueError(f"vectorised to shape {v.shape}, declared ({out.shape[1]},)")
+            out[i] = v
+
+    return fill
+
+
+def _row_of(fill: Callable[[Sequence[Any], np.ndarray], None], dims: int) -> Callable[[Any], np.ndarray]:
+    """One row's vector through a window fill (for a group that declares ``fill``)."""
+
+    def vectorize(raw: Any) -> np.ndarray:
+        out = np.zeros((1, dims), dtype=np.float32)
+        fill([raw], out)
+        return out[0]
+
+    return vectorize
 
 
 class Registry:
@@ -186,15 +220,19 @@ def declare(
     raw_type: pa.DataType,
     stage: str,
     dim_names: Sequence[str],
-    vectorize: Callable[[Any], np.ndarray],
+    vectorize: Callable[[Any], np.ndarray] | None = None,
+    fill: Callable[[Sequence[Any], np.ndarray], None] | None = None,
     doc: str = "",
 ) -> Callable[[Callable[[Any], Any]], FeatureGroup]:
-    """Decorator form: ``@declare(REGISTRY, name=..., ...)`` over the compute function."""
+    """Decorator form: ``@declare(REGISTRY, name=..., ...)`` over the compute function; the vector
+    rule as ``vectorize`` (one raw value) or ``fill`` (a window of them), exactly one of the two."""
+    if (vectorize is None) == (fill is None):
+        raise DeclarationError(f"feature group {name!r}: declare exactly one of vectorize and fill")
 
     def wrap(compute: Callable[[Any], Any]) -> FeatureGroup:
         group = FeatureGroup(
             name=name, version=version, formats=frozenset(formats), dims=len(dim_names),
-            raw_type=raw_type, stage=stage, compute=compute, vectorize=vectorize,
+            raw_type=raw_type, stage=stage, compute=compute, vectorize=vectorize, fill=fill,
             dim_names=tuple(dim_names), doc=doc or (compute.__doc__ or "").strip().split("\n")[0],
         )
         return registry.register(group)

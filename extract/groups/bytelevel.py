@@ -9,6 +9,7 @@ code when a checkout is given (``BINFEAT_EMBER_SOURCE``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,12 +27,18 @@ class ByteContext:
     fuzzy: dict[str, str | None]
 
 
-def _normalised(raw: list[int] | np.ndarray) -> np.ndarray:
-    """Counts as shares of their total, in float32: the total is numpy's float32 sum of the float32
-    counts (rounded, like EMBER's, once it passes 2**24), each share one float32 division. No counts
-    at all (an empty file) stay zeros."""
-    as_f32 = np.asarray(raw, dtype=np.float32)
-    return as_f32 / max(as_f32.sum(), np.float32(1))
+def normalised_rows(raws: Sequence[list[int] | np.ndarray], out: np.ndarray) -> None:
+    """Counts as shares of their total, in float32, one row per raw value: the total is numpy's
+    float32 sum of the row's float32 counts (rounded, like EMBER's, once it passes 2**24), each share
+    one float32 division. No counts at all (an empty file) stay zeros."""
+    counts = np.array(raws, dtype=np.float32)
+    out[:] = counts / np.maximum(counts.sum(axis=1), np.float32(1))[:, None]
+
+
+def count_shares(raws: Sequence[list[int] | np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(counts as float32 rows, each row's float32 total): the parts of :func:`normalised_rows`."""
+    counts = np.array(raws, dtype=np.float32)
+    return counts, counts.sum(axis=1)
 
 
 def _histogram(ctx: ByteContext) -> np.ndarray:
@@ -42,7 +49,7 @@ def _histogram(ctx: ByteContext) -> np.ndarray:
 declare(
     REGISTRY, name="byte_histogram", version=1, formats=ALL_FORMATS, stage="bytes",
     raw_type=pa.list_(pa.int64()), dim_names=[f"byte_histogram[0x{i:02x}]" for i in range(256)],
-    vectorize=_normalised, doc="Counts of each byte value (EMBER ByteHistogram); vector: counts / size.",
+    fill=normalised_rows, doc="Counts of each byte value (EMBER ByteHistogram); vector: counts / size.",
 )(_histogram)
 
 
@@ -55,7 +62,7 @@ declare(
     REGISTRY, name="byte_entropy_histogram", version=1, formats=ALL_FORMATS, stage="bytes",
     raw_type=pa.list_(pa.int64()),
     dim_names=[f"byte_entropy_histogram[entropy={r},nibble=0x{n:x}]" for r in range(16) for n in range(16)],
-    vectorize=_normalised,
+    fill=normalised_rows,
     doc="Windows of 2048 bytes every 1024: row = int(4 x nibble entropy), nibble counts added; vector: / total.",
 )(_byte_entropy)
 
@@ -71,12 +78,15 @@ def _string_entropy(dist: np.ndarray, printables: int) -> float:
     """Shannon entropy (bits) of the printable-byte distribution, EMBER's float32 rule: each byte
     value that occurs has the share ``float32(count) / float32(printables)`` and the term
     ``share * -log2(share)`` (numpy float32); numpy's float32 sum adds the terms in ascending byte
-    order; the float32 result is returned as a Python float. 0.0 without strings."""
-    occurring = np.flatnonzero(dist)
-    if occurring.size == 0:
+    order; the float32 result is returned as a Python float. 0.0 without strings.
+
+    Computed as 0.0 - sum(share * log2(share)): negating every term negates the sum exactly (the
+    rounding is symmetric), and 0.0 - x gives the sum's 0.0 where every term is -0.0."""
+    counts = dist[dist > 0]
+    if counts.size == 0:
         return 0.0
-    shares = np.asarray(dist, dtype=np.float32)[occurring] / np.float32(printables)
-    return float((shares * -np.log2(shares)).sum(dtype=np.float32))
+    shares = counts.astype(np.float32) / np.float32(printables)
+    return 0.0 - float(np.add.reduce(shares * np.log2(shares), dtype=np.float32))
 
 
 def _strings(ctx: ByteContext) -> dict:
@@ -95,14 +105,15 @@ def _strings(ctx: ByteContext) -> dict:
     }
 
 
-def _vec_strings(raw: dict) -> np.ndarray:
+def strings_rows(raws: Sequence[dict], out: np.ndarray) -> None:
     """numstrings, avlength, printables, the 96 printable-byte counts as float64 shares of
     ``printables`` (plain counts, all zero, when there is no string), entropy, the four pattern
-    counts; the whole vector rounded once to float32."""
-    head = (raw["numstrings"], raw["avlength"], raw["printables"])
-    shares = np.asarray(raw["printabledist"], dtype=np.float64) / max(raw["printables"], 1)
-    tail = (raw["entropy"], raw["paths"], raw["urls"], raw["registry"], raw["MZ"])
-    return np.concatenate((np.array(head, np.float64), shares, np.array(tail, np.float64))).astype(np.float32)
+    counts; each number rounded once to float32. One row per raw value."""
+    out[:, :3] = np.array([(r["numstrings"], r["avlength"], r["printables"]) for r in raws], np.float64)
+    dist = np.array([r["printabledist"] for r in raws], np.float64)
+    totals = np.array([max(r["printables"], 1) for r in raws], np.float64)
+    out[:, 3:99] = dist / totals[:, None]
+    out[:, 99:] = np.array([(r["entropy"], r["paths"], r["urls"], r["registry"], r["MZ"]) for r in raws], np.float64)
 
 
 declare(
@@ -110,7 +121,7 @@ declare(
     dim_names=["strings.numstrings", "strings.avlength", "strings.printables",
                *[f"strings.printabledist[0x{i + 0x20:02x}]" for i in range(96)],
                "strings.entropy", "strings.paths", "strings.urls", "strings.registry", "strings.MZ"],
-    vectorize=_vec_strings,
+    fill=strings_rows,
 )(_strings)
 
 

@@ -27,13 +27,13 @@ def general_fields(parsed: Parsed | None, size: int, fmt: str) -> dict:
     return {"size": size, **{f: (None if values.get(f) is None else int(values[f])) for f in GENERAL_FIELDS}}
 
 
-def _vec(raw: dict) -> np.ndarray:
-    return np.array([np.nan if raw[f] is None else raw[f] for f in FIELDS], dtype=np.float32)
+def _fill(raws: list[dict], out: np.ndarray) -> None:
+    out[:] = np.array([[np.nan if raw[f] is None else raw[f] for f in FIELDS] for raw in raws], dtype=np.float32)
 
 
 @declare(
     REGISTRY, name="general", version=1, formats=ALL_FORMATS, stage="structure", raw_type=GENERAL_TYPE,
-    dim_names=[f"general.{f}" for f in FIELDS], vectorize=_vec,
+    dim_names=[f"general.{f}" for f in FIELDS], fill=_fill,
 )
 def general(parsed: Parsed) -> dict:
     """Size, virtual size, debug, import/export counts, relocations, resources, signature, TLS, symbols."""

@@ -11,7 +11,6 @@ vectorised (an MD5 has no useful numeric order).
 
 from __future__ import annotations
 
-import itertools
 import struct
 
 import numpy as np
@@ -19,9 +18,10 @@ import pyarrow as pa
 
 from extract.entropy import buffer_entropy, range_entropies
 from extract.groups import pe_tokens as tok
-from extract.groups.pe_parse import export_names
-from extract.hashing import add_hashed, hash_tokens, hashed_dim_names
-from extract.parsed import Parsed, load_lief
+from extract.groups.pe_parse import Section, export_names
+from extract.groups.pe_parse import sections as pe_sections
+from extract.hashing import TokenBins, hashed_dim_names
+from extract.parsed import Parsed, items, load_lief
 from extract.registry import REGISTRY, declare
 from extract.text import clean, clean_all
 
@@ -61,23 +61,26 @@ HEADER_DIMS = ["timestamp"] + [n for key, d in _HASHED_HEADER for n in hashed_di
     + list(_OPT_INTS)
 
 
-def _vec_header(raw: dict) -> np.ndarray:
-    coff, opt = raw["coff"], raw["optional"]
-    tokens = {"machine": [coff["machine"]], "characteristics": coff["characteristics"],
-              "subsystem": [opt["subsystem"]], "dll_characteristics": opt["dll_characteristics"],
-              "magic": [opt["magic"]]}
-    out = np.zeros(len(HEADER_DIMS), dtype=np.float32)
-    out[0] = float(coff["timestamp"])
-    pos = 1
-    for key, dims in _HASHED_HEADER:
-        add_hashed(out, pos, tokens[key], dims)
-        pos += dims
-    out[pos:] = [float(opt[k]) for k in _OPT_INTS]  # float first: SizeOfHeapCommit is a uint64
-    return out
+def _fill_header(raws: list[dict], out: np.ndarray) -> None:
+    bins = TokenBins(out)
+    rows = []
+    for i, raw in enumerate(raws):
+        coff, opt = raw["coff"], raw["optional"]
+        tokens = {"machine": [coff["machine"]], "characteristics": coff["characteristics"],
+                  "subsystem": [opt["subsystem"]], "dll_characteristics": opt["dll_characteristics"],
+                  "magic": [opt["magic"]]}
+        pos = 1
+        for key, dims in _HASHED_HEADER:
+            bins.add(i, pos, tokens[key], dims)
+            pos += dims
+        rows.append([float(opt[k]) for k in _OPT_INTS])  # float first: SizeOfHeapCommit is a uint64
+    out[:, 0] = [float(raw["coff"]["timestamp"]) for raw in raws]
+    out[:, 1 + sum(d for _, d in _HASHED_HEADER):] = np.array(rows, dtype=np.float32)
+    bins.write()
 
 
 @declare(REGISTRY, name="pe_header", version=2, formats=["pe"], stage="structure", raw_type=HEADER_TYPE,
-         dim_names=HEADER_DIMS, vectorize=_vec_header)
+         dim_names=HEADER_DIMS, fill=_fill_header)
 def pe_header(parsed: Parsed) -> dict:
     """COFF and optional header fields as EMBER v2's header group (timestamp, machine, flags, ...).
 
@@ -136,34 +139,36 @@ SECTION_DIMS = [
 ]
 
 
-def _vec_section(raw: dict) -> np.ndarray:
-    secs = raw["sections"]
-    out = np.zeros(len(SECTION_DIMS), dtype=np.float32)
-    zero = unnamed = rx = w = 0
-    names: list[str] = []
-    sizes: list[float] = []
-    entropies: list[float] = []
-    vsizes: list[float] = []
-    entry = raw["entry"]
-    entry_props: list[str] = []
-    for s in secs:
-        props = s["props"]
-        zero += s["size"] == 0
-        unnamed += s["name"] == ""
-        rx += "MEM_READ" in props and "MEM_EXECUTE" in props
-        w += "MEM_WRITE" in props
-        names.append(s["name"])
-        sizes.append(float(s["size"]))
-        entropies.append(float(s["entropy"]))
-        vsizes.append(float(s["vsize"]))
-        if s["name"] == entry:
-            entry_props += props
-    general = [float(len(secs)), float(zero), float(unnamed), float(rx), float(w)]
-    out[:len(general)] = general
-    parts = ((names, sizes), (names, entropies), (names, vsizes), ([entry], None), (entry_props, None))
-    for i, (tokens, weights) in enumerate(parts):
-        add_hashed(out, len(general) + i * _SECTION_HASH, tokens, _SECTION_HASH, weights)
-    return out
+def _fill_section(raws: list[dict], out: np.ndarray) -> None:
+    bins = TokenBins(out)
+    rows = []
+    for i, raw in enumerate(raws):
+        secs = raw["sections"]
+        zero = unnamed = rx = w = 0
+        names: list[str] = []
+        sizes: list[float] = []
+        entropies: list[float] = []
+        vsizes: list[float] = []
+        entry = raw["entry"]
+        entry_props: list[str] = []
+        for s in secs:
+            props = s["props"]
+            zero += s["size"] == 0
+            unnamed += s["name"] == ""
+            rx += "MEM_READ" in props and "MEM_EXECUTE" in props
+            w += "MEM_WRITE" in props
+            names.append(s["name"])
+            sizes.append(float(s["size"]))
+            entropies.append(float(s["entropy"]))
+            vsizes.append(float(s["vsize"]))
+            if s["name"] == entry:
+                entry_props += props
+        rows.append([float(len(secs)), float(zero), float(unnamed), float(rx), float(w)])
+        parts = ((names, sizes), (names, entropies), (names, vsizes), ([entry], None), (entry_props, None))
+        for k, (tokens, weights) in enumerate(parts):
+            bins.add(i, 5 + k * _SECTION_HASH, tokens, _SECTION_HASH, weights)
+    out[:, :5] = np.array(rows, dtype=np.float32)
+    bins.write()
 
 
 def _entry_section(binary, sections: list[dict]) -> str:
@@ -181,7 +186,7 @@ def _entry_section(binary, sections: list[dict]) -> str:
     return ""
 
 
-def _section_entropies(parsed: Parsed, secs: list) -> list[float]:
+def _section_entropies(parsed: Parsed, secs: list[Section]) -> list[float]:
     """Entropy of each section's content as LIEF reads it, histogrammed in one kernel call.
 
     LIEF's content is the file's bytes at the section's raw offset (cut as LIEF cuts them); its
@@ -193,9 +198,9 @@ def _section_entropies(parsed: Parsed, secs: list) -> list[float]:
     ranges: list[tuple[int, int]] = []
     own: dict[int, float] = {}
     for i, s in enumerate(secs):
-        c = s.content
+        c = s.section.content
         n = len(c)
-        o = int(s.offset)
+        o = s.offset
         if n == 0 or (o >= 0 and o + n <= size and c[:16] == data[o:o + 16] and c[-16:] == data[o + n - 16:o + n]):
             ranges.append((o, n))
         else:
@@ -208,7 +213,7 @@ def _section_entropies(parsed: Parsed, secs: list) -> list[float]:
 
 
 @declare(REGISTRY, name="pe_section", version=3, formats=["pe"], stage="structure", raw_type=SECTION_TYPE,
-         dim_names=SECTION_DIMS, vectorize=_vec_section)
+         dim_names=SECTION_DIMS, fill=_fill_section)
 def pe_section(parsed: Parsed) -> dict:
     """Entry section and per-section name, raw size, entropy, virtual size and flags (EMBER v2).
 
@@ -221,17 +226,12 @@ def pe_section(parsed: Parsed) -> dict:
 
     Caps: the first 4,096 sections (``truncated`` says when more exist); names cut at 256 chars.
     """
-    all_secs = parsed.binary.sections
-    kept = list(itertools.islice(all_secs, MAX_SECTIONS))
+    all_secs = pe_sections(parsed)
+    kept = all_secs[:MAX_SECTIONS]
     entropies = _section_entropies(parsed, kept)
-    sections = []
-    for s, ent in zip(kept, entropies, strict=True):
-        chars = int(s.characteristics)
-        sections.append({
-            "name": clean(s.name, NAME_CAP), "size": int(s.size), "entropy": ent,
-            "vsize": int(s.virtual_size), "props": tok.section_props(chars),
-            "offset": int(s.pointerto_raw_data), "characteristics": chars,
-        })
+    sections = [{"name": clean(s.name, NAME_CAP), "size": s.size, "entropy": ent, "vsize": s.virtual_size,
+                 "props": tok.section_props(s.characteristics), "offset": s.pointerto_raw_data,
+                 "characteristics": s.characteristics} for s, ent in zip(kept, entropies, strict=True)]
     return {"entry": _entry_section(parsed.binary, sections), "sections": sections,
             "truncated": len(all_secs) > MAX_SECTIONS, "table_end": _section_table_end(parsed.data)}
 
@@ -255,19 +255,20 @@ IMPORTS_TYPE = pa.struct([
 IMPORTS_DIMS = hashed_dim_names("library_hash", 256) + hashed_dim_names("function_hash", 1024)
 
 
-def _vec_imports(raw: dict) -> np.ndarray:
+def _fill_imports(raws: list[dict], out: np.ndarray) -> None:
     """Lower-cased library names (each once, sorted) into 256 hashed dims; one ``library:function``
     token per imported function (library lower-cased, function as stored) into 1024."""
-    out = np.zeros(256 + 1024, dtype=np.float32)
-    libraries: set[str] = set()
-    qualified: list[str] = []
-    for entry in raw["libraries"]:
-        library = entry["name"].lower()
-        libraries.add(library)
-        qualified.extend(f"{library}:{function}" for function in entry["functions"])
-    add_hashed(out, 0, sorted(libraries), 256)
-    add_hashed(out, 256, qualified, 1024)
-    return out
+    bins = TokenBins(out)
+    for i, raw in enumerate(raws):
+        libraries: set[str] = set()
+        qualified: list[str] = []
+        for entry in raw["libraries"]:
+            library = entry["name"].lower()
+            libraries.add(library)
+            qualified += [f"{library}:{function}" for function in entry["functions"]]
+        bins.add(i, 0, sorted(libraries), 256)
+        bins.add(i, 256, qualified, 1024)
+    bins.write()
 
 
 # md5 of nothing: what LIEF returns for import libraries that list no function at all
@@ -284,7 +285,7 @@ def imphash(binary) -> str:
 
 
 @declare(REGISTRY, name="pe_imports", version=3, formats=["pe"], stage="structure", raw_type=IMPORTS_TYPE,
-         dim_names=IMPORTS_DIMS, vectorize=_vec_imports)
+         dim_names=IMPORTS_DIMS, fill=_fill_imports)
 def pe_imports(parsed: Parsed) -> dict:
     """Imported libraries and functions (ordinals as ``ord<N>``), EMBER v2's imports, plus imphash.
 
@@ -301,7 +302,7 @@ def pe_imports(parsed: Parsed) -> dict:
     ordinal: dict[str, list[bool]] = {}
     n_funcs = n_seen = 0
     truncated = False
-    for lib in parsed.binary.imports:
+    for lib in items(parsed.binary.imports):
         if n_seen >= MAX_IMPORT_SCAN:
             truncated = True
             break
@@ -315,7 +316,7 @@ def pe_imports(parsed: Parsed) -> dict:
                 ordinal[lib_name] = []
         kept: list = []  # this entry's function names, cleaned together below
         flags: list[bool] = []
-        for e in lib.entries:
+        for e in items(lib.entries):
             n_seen += 1
             if n_seen > MAX_IMPORT_SCAN:
                 truncated = True
@@ -340,12 +341,15 @@ def pe_imports(parsed: Parsed) -> dict:
 EXPORTS_TYPE = pa.struct([("functions", pa.list_(pa.string())), ("truncated", pa.bool_())])
 
 
-def _vec_exports(raw: dict) -> np.ndarray:
-    return hash_tokens(raw["functions"], 128)
+def _fill_exports(raws: list[dict], out: np.ndarray) -> None:
+    bins = TokenBins(out)
+    for i, raw in enumerate(raws):
+        bins.add(i, 0, raw["functions"], 128)
+    bins.write()
 
 
 @declare(REGISTRY, name="pe_exports", version=1, formats=["pe"], stage="structure", raw_type=EXPORTS_TYPE,
-         dim_names=hashed_dim_names("export_hash", 128), vectorize=_vec_exports)
+         dim_names=hashed_dim_names("export_hash", 128), fill=_fill_exports)
 def pe_exports(parsed: Parsed) -> dict:
     """Exported function names (EMBER v2). Caps: 10,000 names, each cut at 1,024 chars."""
     funcs = export_names(parsed)
@@ -363,17 +367,18 @@ DIR_SLOTS = len(tok.DIR_NAMES)  # 16: the table's standard length
 DIR_ENTRY = struct.Struct("<II")  # RVA, size
 
 
-def _vec_dirs(raw: list) -> np.ndarray:
+def _fill_dirs(raws: list[list], out: np.ndarray) -> None:
     """(size, RVA) of the first 15 directories the parser listed, in table order; others are 0."""
-    pairs = np.zeros((NUM_DIRS, 2), dtype=np.float32)
-    for row, entry in zip(pairs, raw, strict=False):
-        if entry["listed"]:
-            row[:] = (entry["size"], entry["virtual_address"])
-    return pairs.reshape(-1)
+    for i, raw in enumerate(raws):
+        values = []
+        for entry in raw[:NUM_DIRS]:
+            values += (entry["size"], entry["virtual_address"]) if entry["listed"] else (0, 0)
+        if values:
+            out[i, :len(values)] = values
 
 
 @declare(REGISTRY, name="pe_data_directories", version=2, formats=["pe"], stage="structure",
-         raw_type=DIRS_TYPE, dim_names=DIRS_DIMS, vectorize=_vec_dirs)
+         raw_type=DIRS_TYPE, dim_names=DIRS_DIMS, fill=_fill_dirs)
 def pe_data_directories(parsed: Parsed) -> list:
     """Size and RVA of each data directory in table order (at most 16; the first 15 vectorised, as EMBER).
 

@@ -15,8 +15,8 @@ import numpy as np
 import pyarrow as pa
 
 from extract.groups.pe_parse import DIR_CLR, DIR_SECURITY, data_dir, rva_to_offset
-from extract.hashing import add_hashed, hashed_dim_names
-from extract.parsed import Parsed
+from extract.hashing import TokenBins, hashed_dim_names
+from extract.parsed import Parsed, items
 from extract.registry import REGISTRY, declare
 from extract.text import clean
 
@@ -56,31 +56,38 @@ DOTNET_DIMS = (
 )
 
 
+_DOTNET_FIELDS = tuple(DOTNET_TYPE.names)  # (StructType.names builds its list anew on each call)
+
+
 def _dotnet_empty() -> dict:
-    out: dict = {k: None for k in DOTNET_TYPE.names}
+    out: dict = dict.fromkeys(_DOTNET_FIELDS)
     out.update({"present": False, "streams": [], "table_rows": None})
     return out
 
 
-def _vec_dotnet(raw: dict) -> np.ndarray:
-    def num(v) -> float:
-        return float(v) if v is not None else 0.0
+def _num(v) -> float:
+    return float(v) if v is not None else 0.0
 
-    names = [s["name"] for s in raw["streams"] or []]
-    token = raw["entry_point_token"] or 0
-    rows = raw["table_rows"] or {}
-    out = [num(raw[k]) for k in _DOTNET_SCALARS]
-    out += [float(token != 0), float(token >> 24), num(raw["metadata_size"]), num(raw["resources_size"]),
-            num(raw["strong_name_size"]), num(raw["vtable_fixups_size"]), num(raw["metadata_major"]),
-            num(raw["metadata_minor"]), float(len(names))]
-    out += [float(names.count(s)) for s in KNOWN_STREAMS]
-    out += [float(sum(1 for n in names if n not in KNOWN_STREAMS)), num(raw["tables_present"])]
-    out += [num(rows.get(k)) for k in TABLES]
-    vec = np.zeros(len(out) + 8, dtype=np.float32)
-    vec[: len(out)] = out
-    if raw["metadata_version"]:
-        add_hashed(vec, len(out), [raw["metadata_version"]], 8)
-    return vec
+
+def _fill_dotnet(raws: list[dict], out: np.ndarray) -> None:
+    bins = TokenBins(out)
+    rows = []
+    for i, raw in enumerate(raws):
+        names = [s["name"] for s in raw["streams"] or []]
+        token = raw["entry_point_token"] or 0
+        rows_ = raw["table_rows"] or {}
+        row = [_num(raw[k]) for k in _DOTNET_SCALARS]
+        row += [float(token != 0), float(token >> 24), _num(raw["metadata_size"]), _num(raw["resources_size"]),
+                _num(raw["strong_name_size"]), _num(raw["vtable_fixups_size"]), _num(raw["metadata_major"]),
+                _num(raw["metadata_minor"]), float(len(names))]
+        row += [float(names.count(s)) for s in KNOWN_STREAMS]
+        row += [float(sum(1 for n in names if n not in KNOWN_STREAMS)), _num(raw["tables_present"])]
+        row += [_num(rows_.get(k)) for k in TABLES]
+        rows.append(row)
+        if raw["metadata_version"]:
+            bins.add(i, len(row), [raw["metadata_version"]], 8)
+    out[:, :out.shape[1] - 8] = np.array(rows, dtype=np.float32)
+    bins.write()
 
 
 def _read_streams(buf: bytes, root: int, end: int, pos: int, count: int, out: dict) -> None:
@@ -149,7 +156,7 @@ def _read_metadata(buf: bytes, off: int, size: int, out: dict) -> None:
 
 
 @declare(REGISTRY, name="pe_dotnet", version=1, formats=["pe"], stage="structure", raw_type=DOTNET_TYPE,
-         dim_names=DOTNET_DIMS, vectorize=_vec_dotnet)
+         dim_names=DOTNET_DIMS, fill=_fill_dotnet)
 def pe_dotnet(parsed: Parsed) -> dict:
     """.NET CLR header (COR20): runtime version, flags, entry token, metadata root version string,
     stream names, and row counts of key metadata tables read from the #~ (or #-) stream header.
@@ -159,7 +166,7 @@ def pe_dotnet(parsed: Parsed) -> dict:
     """
     out = _dotnet_empty()
     b, buf = parsed.binary, parsed.data
-    rva, size = data_dir(b, DIR_CLR)
+    rva, size = data_dir(parsed, DIR_CLR)
     if rva == 0 or size == 0:
         return out
     out["present"] = True
@@ -196,15 +203,17 @@ RICH_DIMS = ["present", "entries", "key", "checksum_valid", "log_total_count",
              *hashed_dim_names("comp_id_hash", RICH_HASH_DIMS)]
 
 
-def _vec_rich(raw: dict) -> np.ndarray:
-    entries = raw["entries"]
-    head = [float(raw["present"]), float(len(entries)), float(raw["key"] or 0),
-            float(bool(raw["checksum_valid"])), math.log1p(sum(e["count"] for e in entries))]
-    vec = np.zeros(len(head) + RICH_HASH_DIMS, dtype=np.float32)
-    vec[: len(head)] = head
-    add_hashed(vec, len(head), [f"{e['product_id']:04x}.{e['build_id']:04x}" for e in entries], RICH_HASH_DIMS,
-               [float(math.log1p(e["count"])) for e in entries])
-    return vec
+def _fill_rich(raws: list[dict], out: np.ndarray) -> None:
+    bins = TokenBins(out)
+    heads = []
+    for i, raw in enumerate(raws):
+        entries = raw["entries"]
+        heads.append([float(raw["present"]), float(len(entries)), float(raw["key"] or 0),
+                      float(bool(raw["checksum_valid"])), math.log1p(sum(e["count"] for e in entries))])
+        bins.add(i, 5, [f"{e['product_id']:04x}.{e['build_id']:04x}" for e in entries], RICH_HASH_DIMS,
+                 [float(math.log1p(e["count"])) for e in entries])
+    out[:, :5] = np.array(heads, dtype=np.float32)
+    bins.write()
 
 
 def _rol(v: int, n: int) -> int:
@@ -248,7 +257,7 @@ def _parse_rich(buf: bytes, lfanew: int) -> dict | None:
 
 
 @declare(REGISTRY, name="pe_rich", version=1, formats=["pe"], stage="structure", raw_type=RICH_TYPE,
-         dim_names=RICH_DIMS, vectorize=_vec_rich)
+         dim_names=RICH_DIMS, fill=_fill_rich)
 def pe_rich(parsed: Parsed) -> dict:
     """Rich header (MSVC toolchain fingerprint), read from the bytes in file order: XOR key, offset of
     "DanS", whether the key equals the recomputed checksum (edited headers fail), and comp.id
@@ -276,33 +285,37 @@ AUTH_DIMS = ["present", "dir_size", "dir_in_file", "signatures", "certificates",
              *hashed_dim_names("signer_issuer_hash", AUTH_HASH_DIMS)]
 
 
-def _vec_auth(raw: dict) -> np.ndarray:
-    keys = ("present", "dir_size", "dir_in_file", "signatures", "certificates", "signers")
-    vec = np.zeros(len(keys) + AUTH_HASH_DIMS, dtype=np.float32)
-    vec[: len(keys)] = [float(raw[k]) for k in keys]
-    add_hashed(vec, len(keys), list(raw["signer_issuers"]), AUTH_HASH_DIMS)
-    return vec
+_AUTH_NUMS = ("present", "dir_size", "dir_in_file", "signatures", "certificates", "signers")
+
+
+def _fill_auth(raws: list[dict], out: np.ndarray) -> None:
+    bins = TokenBins(out)
+    n = len(_AUTH_NUMS)
+    for i, raw in enumerate(raws):
+        bins.add(i, n, list(raw["signer_issuers"]), AUTH_HASH_DIMS)
+    out[:, :n] = np.array([[float(raw[k]) for k in _AUTH_NUMS] for raw in raws], dtype=np.float32)
+    bins.write()
 
 
 @declare(REGISTRY, name="pe_authenticode", version=1, formats=["pe"], stage="structure", raw_type=AUTH_TYPE,
-         dim_names=AUTH_DIMS, vectorize=_vec_auth)
+         dim_names=AUTH_DIMS, fill=_fill_auth)
 def pe_authenticode(parsed: Parsed) -> dict:
     """Security directory (file offset, size, inside the file?) and LIEF's parsed Authenticode
     signatures: counts of signatures, certificates and signers, signer issuer/subject names and
     digest algorithms. The digest is not verified (it would hash the whole file again).
     Caps: 16 names per list, 256 chars each."""
     b = parsed.binary
-    off, size = data_dir(b, DIR_SECURITY)
+    off, size = data_dir(parsed, DIR_SECURITY)
     out = {"present": off != 0 and size != 0, "dir_offset": off, "dir_size": size,
            "dir_in_file": off != 0 and size != 0 and off + size <= parsed.size,
            "signatures": 0, "certificates": 0, "signers": 0,
            "signer_issuers": [], "signer_subjects": [], "digest_algorithms": []}
-    for sig in b.signatures:
+    for sig in items(b.signatures):
         out["signatures"] += 1
         out["certificates"] += len(sig.certificates)
         if len(out["digest_algorithms"]) < MAX_NAMES:
             out["digest_algorithms"].append(str(sig.digest_algorithm).rsplit(".", 1)[-1])
-        for signer in sig.signers:
+        for signer in items(sig.signers):
             out["signers"] += 1
             if len(out["signer_issuers"]) < MAX_NAMES:
                 out["signer_issuers"].append(clean(signer.issuer, 256))

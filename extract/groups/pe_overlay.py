@@ -7,7 +7,7 @@ import numpy as np
 import pyarrow as pa
 
 from extract.entropy import buffer_entropy
-from extract.groups.pe_parse import DIR_SECURITY
+from extract.groups.pe_parse import DIR_SECURITY, data_directories, sections
 from extract.parsed import Parsed
 from extract.registry import REGISTRY, declare
 
@@ -16,10 +16,10 @@ OVERLAY_TYPE = pa.struct([("present", pa.bool_()), ("offset", pa.int64()), ("siz
 OVERLAY_DIMS = ["present", "offset", "size", "size_ratio", "entropy"]
 
 
-def _vec_overlay(raw: dict) -> np.ndarray:
-    fs = raw["file_size"] or 0
-    return np.array([float(raw["present"]), float(raw["offset"] or 0), float(raw["size"]),
-                     raw["size"] / fs if fs else 0.0, raw["entropy"]], dtype=np.float32)
+def _fill_overlay(raws: list[dict], out: np.ndarray) -> None:
+    out[:] = np.array([[float(raw["present"]), float(raw["offset"] or 0), float(raw["size"]),
+                        raw["size"] / raw["file_size"] if raw["file_size"] else 0.0, raw["entropy"]]
+                       for raw in raws], dtype=np.float32)
 
 
 # Where the image described by the headers ends (docs/architecture.md, "PE rules that are not
@@ -61,8 +61,8 @@ def section_ranges(parsed: Parsed) -> list[tuple[int, int, int]]:
     low_alignment = section_align < PAGE
     rva_unit = int(opt.file_alignment) if low_alignment else section_align
     # (rva, raw pointer, raw size, virtual size), in RVA order; equal RVAs keep their table order
-    table = sorted(((int(s.virtual_address), int(s.pointerto_raw_data), int(s.sizeof_raw_data),
-                     int(s.virtual_size)) for s in b.sections), key=lambda sec: sec[0])
+    table = sorted(((s.virtual_address, s.pointerto_raw_data, s.sizeof_raw_data, s.virtual_size)
+                    for s in sections(parsed)), key=lambda sec: sec[0])
     ranges = []
     for i, (rva, raw_ptr, raw_size, vsize) in enumerate(table):
         start = _round_down(rva, rva_unit)
@@ -86,19 +86,19 @@ def overlay_offset(parsed: Parsed) -> int | None:
     """File offset where the overlay starts (the rules above), or None when nothing follows the image."""
     b, file_size = parsed.binary, parsed.size
     extents = [(int(b.dos_header.addressof_new_exeheader) + 24, int(b.header.sizeof_optional_header))]
-    extents += [(int(s.pointerto_raw_data), int(s.sizeof_raw_data)) for s in b.sections]
+    extents += [(s.pointerto_raw_data, s.sizeof_raw_data) for s in sections(parsed)]
     ranges = section_ranges(parsed)
-    for index, directory in enumerate(b.data_directories):
+    for index, (rva, size) in enumerate(data_directories(parsed)):
         if index != DIR_SECURITY:
-            at = rva_file_offset(ranges, int(directory.rva), file_size)
+            at = rva_file_offset(ranges, rva, file_size)
             if at is not None:
-                extents.append((at, int(directory.size)))
+                extents.append((at, size))
     image_end = max((at + n for at, n in extents if at + n <= file_size), default=0)
     return image_end if image_end < file_size else None
 
 
 @declare(REGISTRY, name="pe_overlay", version=2, formats=["pe"], stage="structure", raw_type=OVERLAY_TYPE,
-         dim_names=OVERLAY_DIMS, vectorize=_vec_overlay)
+         dim_names=OVERLAY_DIMS, fill=_fill_overlay)
 def pe_overlay(parsed: Parsed) -> dict:
     """Data appended past the image (pefile's overlay start, by the rules of overlay_offset; an
     Authenticode signature at the end counts as overlay, as in pefile): offset (null when none),

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import functools
 import struct
-from typing import Any
+from typing import Any, NamedTuple
 
 from extract.coff_symbols import symbol_count
-from extract.parsed import Parsed, ParseError, load_lief, register_general, register_parser
+from extract.parsed import Parsed, ParseError, items, load_lief, register_general, register_parser
 
 MIN_PE = 0x40 + 4 + 20  # DOS header, PE signature, COFF header
 SYMTAB_FIELDS = 4 + 8  # PointerToSymbolTable, NumberOfSymbols: 8 bytes this far past e_lfanew
@@ -106,13 +106,46 @@ register_parser("pe", parse_pe)
 # ---------------------------------------------------------------------------------------------
 # Shared helpers for the pe_* groups.
 
-def data_dir(binary, index: int) -> tuple[int, int]:
+class Section(NamedTuple):
+    """One section as LIEF parsed it, its properties read once per parse (each LIEF property read
+    costs a call into the binding; several groups read the same ones)."""
+
+    section: Any  # LIEF's object (its content)
+    name: Any  # LIEF's name: str, or bytes when not UTF-8
+    virtual_address: int
+    virtual_size: int
+    sizeof_raw_data: int
+    pointerto_raw_data: int
+    characteristics: int
+    offset: int
+    size: int
+
+
+def sections(parsed: Parsed) -> list[Section]:
+    """LIEF's sections of the PE, in table order (read once per parse)."""
+    table = parsed.extra.get("pe_sections")
+    if table is None:
+        table = parsed.extra["pe_sections"] = [
+            Section(s, s.name, int(s.virtual_address), int(s.virtual_size), int(s.sizeof_raw_data),
+                    int(s.pointerto_raw_data), int(s.characteristics), int(s.offset), int(s.size))
+            for s in items(parsed.binary.sections)]
+    return table
+
+
+def data_directories(parsed: Parsed) -> list[tuple[int, int]]:
+    """(rva, size) of each data directory LIEF listed, in table order (read once per parse; the
+    security directory's "rva" is a file offset)."""
+    table = parsed.extra.get("pe_directories")
+    if table is None:
+        table = parsed.extra["pe_directories"] = [
+            (int(d.rva), int(d.size)) for d in items(parsed.binary.data_directories)]
+    return table
+
+
+def data_dir(parsed: Parsed, index: int) -> tuple[int, int]:
     """(rva, size) of data directory ``index`` (the security directory's "rva" is a file offset)."""
-    dirs = binary.data_directories
-    if index >= len(dirs):
-        return 0, 0
-    d = dirs[index]
-    return int(d.rva), int(d.size)
+    dirs = data_directories(parsed)
+    return dirs[index] if index < len(dirs) else (0, 0)
 
 
 def rva_to_offset(binary, rva: int, size: int, file_size: int) -> int | None:
@@ -138,7 +171,7 @@ def export_names(parsed: Parsed) -> list[str]:
     names = parsed.extra.get("pe_export_names")
     if names is None:
         exp = parsed.binary.get_export()
-        names = [e.name for e in exp.entries] if exp is not None else []
+        names = [e.name for e in items(exp.entries)] if exp is not None else []
         parsed.extra["pe_export_names"] = names
     return names
 
@@ -156,13 +189,13 @@ def _general(parsed: Parsed) -> dict[str, int]:
     present; symbols: number of COFF symbols LIEF reads (counted by :mod:`extract.coff_symbols`).
     """
     b = parsed.binary
-    reloc_rva, reloc_size = data_dir(b, DIR_BASERELOC)
-    rsrc_rva, rsrc_size = data_dir(b, DIR_RESOURCE)
+    reloc_rva, reloc_size = data_dir(parsed, DIR_BASERELOC)
+    rsrc_rva, rsrc_size = data_dir(parsed, DIR_RESOURCE)
     return {
         "vsize": int(b.virtual_size),
         "has_debug": int(bool(b.has_debug)),
         "exports": len(export_names(parsed)),
-        "imports": sum(len(lib.entries) for lib in b.imports),
+        "imports": sum(len(lib.entries) for lib in items(b.imports)),
         "has_relocations": int(reloc_rva != 0 and reloc_size != 0),
         "has_resources": int(rsrc_rva != 0 and rsrc_size != 0),
         "has_signature": int(bool(b.has_signatures)),

@@ -21,23 +21,34 @@ VERSION = 1  # how blocks are put together (zeros / NaN rules); the numbers are 
 
 
 def _group_block(group: FeatureGroup) -> Block:
-    name, formats, vector = group.name, group.formats, group.vector
+    name, formats, dims, fill_rows = group.name, group.formats, group.dims, group.fill
 
     def fill(rows: RowBatch, _context: object, out: np.ndarray, errors: list[list[str]]) -> None:
+        out[:] = 0.0
+        if not dims:
+            return
         column = rows.raw[name]
-        for i in range(rows.n):
-            if rows.format[i] not in formats:
-                out[i] = 0.0
-                continue
-            raw = column[i]
-            if raw is None:
-                out[i] = np.nan
-                continue
-            try:
-                out[i] = vector(raw)
-            except Exception as exc:  # costs only this group of this row
-                out[i] = np.nan
-                errors[i].append(f"{name}: vectorise: {one_line(exc)}")
+        present: list[int] = []
+        missing: list[int] = []
+        for i, fmt in enumerate(rows.format):
+            if fmt in formats:
+                (missing if column[i] is None else present).append(i)
+        if missing:
+            out[missing] = np.nan
+        if not present:
+            return
+        block = np.zeros((len(present), dims), dtype=np.float32)
+        try:
+            fill_rows([column[i] for i in present], block)
+        except Exception:  # find the rows it fails on: each costs only this group of that row
+            block[:] = 0.0
+            for k, i in enumerate(present):
+                try:
+                    fill_rows([column[i]], block[k:k + 1])
+                except Exception as exc:
+                    block[k] = np.nan
+                    errors[i].append(f"{name}: vectorise: {one_line(exc)}")
+        out[present] = block
 
     return Block(name=group.name, labels=group.dim_names, reads=(group.name,), fill=fill, doc=group.doc)
 

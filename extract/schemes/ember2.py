@@ -36,8 +36,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from extract.groups.bytelevel import _vec_strings
-from extract.hashing import add_feature_hashed
+from extract.groups.bytelevel import count_shares, strings_rows
+from extract.hashing import TokenBins
 from extract.schemes import lief09
 from extract.schemes.base import Block, RowBatch, Scheme
 from extract.worker import one_line
@@ -78,20 +78,37 @@ def parse_states(rows: RowBatch) -> list[str]:
     return states
 
 
-def _block(name: str, labels: list[str], reads: tuple[str, ...], row_fill, doc: str) -> Block:
-    """A block filled row by row (zeros beforehand): ``row_fill(rows, i, out_row, state)`` with the
-    row's parse state (:func:`parse_states`)."""
+def _block(name: str, labels: list[str], reads: tuple[str, ...], row_fill, doc: str, window_fill=None) -> Block:
+    """A block filled row by row (zeros beforehand): ``row_fill(rows, i, out_row, state, bins)`` with
+    the row's parse state (:func:`parse_states`) and the window's hashed parts (``bins``, a
+    :class:`TokenBins` over the block, written once the rows are done). ``window_fill(rows, present,
+    out)``, when given, fills the rows ``present`` (not errors, raw value there) at once; the rows
+    whose raw value is missing are NaN, and a failure falls back to the rows one by one."""
 
     def fill(rows: RowBatch, states: list[str], out: np.ndarray, errors: list[list[str]]) -> None:
         out[:] = 0.0
-        for i in range(rows.n):
-            if rows.status[i] == "error":
-                continue
+        todo = [i for i in range(rows.n) if rows.status[i] != "error"]
+        if window_fill is not None:
+            column = rows.raw[reads[0]]
+            present = [i for i in todo if column[i] is not None]
+            if len(present) < len(todo):
+                out[[i for i in todo if column[i] is None]] = np.nan
             try:
-                row_fill(rows, i, out[i], states[i])
+                if present:
+                    window_fill(rows, present, out)
+                return
+            except Exception:  # find the rows it fails on
+                out[present] = 0.0
+                todo = present
+        bins = TokenBins(out)
+        for i in todo:
+            try:
+                row_fill(rows, i, out[i], states[i], bins)
             except Exception as exc:
+                bins.discard_row(i)
                 out[i] = np.nan
                 errors[i].append(f"{NAME}.{name}: vectorise: {one_line(exc)}")
+        bins.write()
 
     return Block(name=name, labels=tuple(labels), reads=reads, fill=fill, doc=doc)
 
@@ -107,32 +124,40 @@ def _raw_or_missing(rows: RowBatch, column: str, i: int, out_row: np.ndarray):
 # ---------------------------------------------------------------------------------------------
 # byte-level blocks: binfeat's raw values are EMBER's
 
-def _shares(rows: RowBatch, column: str, i: int, out_row: np.ndarray) -> None:
-    counts = _raw_or_missing(rows, column, i, out_row)
-    if counts is not None:
-        as_f32 = np.asarray(counts, dtype=np.float32)
+def _shares_rows(column: str):
+    def fill(rows: RowBatch, present: list[int], out: np.ndarray) -> None:
+        counts, totals = count_shares([rows.raw[column][i] for i in present])
         with np.errstate(invalid="ignore", divide="ignore"):
-            out_row[:] = as_f32 / as_f32.sum()  # EMBER: 0/0 is NaN for an empty file
+            out[present] = counts / totals[:, None]  # EMBER: 0/0 is NaN for an empty file
+
+    return fill
 
 
-def _histogram(rows, i, out_row, _state):
-    _shares(rows, "byte_histogram", i, out_row)
+def _shares_row(column: str):
+    def fill(rows: RowBatch, i: int, out_row: np.ndarray, _state: str, _bins: TokenBins) -> None:
+        counts, totals = count_shares([rows.raw[column][i]])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out_row[:] = counts[0] / totals[0]
+
+    return fill
 
 
-def _byteentropy(rows, i, out_row, _state):
-    _shares(rows, "byte_entropy_histogram", i, out_row)
+def _strings_rows(rows: RowBatch, present: list[int], out: np.ndarray) -> None:
+    block = np.zeros((len(present), out.shape[1]), np.float32)
+    strings_rows([rows.raw["strings"][i] for i in present], block)
+    out[present] = block
 
 
-def _strings(rows, i, out_row, _state):
-    raw = _raw_or_missing(rows, "strings", i, out_row)
-    if raw is not None:
-        out_row[:] = _vec_strings(raw)
+def _strings(rows, i, out_row, _state, _bins):
+    block = np.zeros((1, out_row.size), np.float32)
+    strings_rows([rows.raw["strings"][i]], block)
+    out_row[:] = block[0]
 
 
 # ---------------------------------------------------------------------------------------------
 # structural blocks
 
-def _general(rows, i, out_row, state):
+def _general(rows, i, out_row, state, _bins):
     general = rows.raw["general"][i]
     if general is None:
         out_row[:] = np.nan
@@ -149,7 +174,7 @@ def _general(rows, i, out_row, state):
     out_row[:] = [np.nan if values.get(k) is None else float(values[k]) for k in GENERAL]
 
 
-def _header(rows, i, out_row, state):
+def _header(rows, i, out_row, state, bins):
     if state == UNKNOWN:
         out_row[:] = np.nan
         return
@@ -171,7 +196,7 @@ def _header(rows, i, out_row, state):
     out_row[0] = timestamp
     pos = 1
     for key, dims in HEADER_HASHED:
-        add_feature_hashed(out_row, pos, tokens[key], dims)
+        bins.add_feature_hashed(i, pos, tokens[key], dims)
         pos += dims
     out_row[pos:] = ints
 
@@ -197,7 +222,7 @@ def _structure(rows: RowBatch, column: str, i: int, out_row: np.ndarray, state: 
     return None
 
 
-def _section(rows, i, out_row, state):
+def _section(rows, i, out_row, state, bins):
     raw = _structure(rows, "pe_section", i, out_row, state)
     header = rows.raw["pe_header"][i]
     if raw is None or header is None:
@@ -219,10 +244,10 @@ def _section(rows, i, out_row, state):
              (names, [s["vsize"] for s in sections]), (list(entry), None),
              ([t for s, p in zip(sections, props, strict=True) if s["name"] == entry for t in p], None))
     for k, (tokens, weights) in enumerate(parts):
-        add_feature_hashed(out_row, 5 + k * SECTION_HASH, tokens, SECTION_HASH, weights)
+        bins.add_feature_hashed(i, 5 + k * SECTION_HASH, tokens, SECTION_HASH, weights)
 
 
-def _imports(rows, i, out_row, state):
+def _imports(rows, i, out_row, state, bins):
     raw = _structure(rows, "pe_imports", i, out_row, state)
     if raw is None:
         return
@@ -233,17 +258,17 @@ def _imports(rows, i, out_row, state):
         libraries.add(library)
         for name, by_ordinal in zip(lib["functions"], lib["is_ordinal"], strict=True):
             functions.append(f"{library}:ordinal{name[3:]}" if by_ordinal else f"{library}:{name[:NAME_CUT]}")
-    add_feature_hashed(out_row, 0, sorted(libraries), 256)
-    add_feature_hashed(out_row, 256, functions, 1024)
+    bins.add_feature_hashed(i, 0, sorted(libraries), 256)
+    bins.add_feature_hashed(i, 256, functions, 1024)
 
 
-def _exports(rows, i, out_row, state):
+def _exports(rows, i, out_row, state, bins):
     raw = _structure(rows, "pe_exports", i, out_row, state)
     if raw is not None:
-        add_feature_hashed(out_row, 0, [f[:NAME_CUT] for f in raw["functions"] if f], 128)
+        bins.add_feature_hashed(i, 0, [f[:NAME_CUT] for f in raw["functions"] if f], 128)
 
 
-def _datadirectories(rows, i, out_row, state):
+def _datadirectories(rows, i, out_row, state, _bins):
     raw = _structure(rows, "pe_data_directories", i, out_row, state)
     if raw is not None and len(raw) >= len(DIRECTORIES):
         for k, entry in enumerate(raw[:len(DIRECTORIES)]):
@@ -256,13 +281,14 @@ def _hashed(prefix: str, dims: int) -> list[str]:
 
 
 BLOCKS = (
-    ("histogram", [f"0x{b:02x}" for b in range(256)], ("byte_histogram",), _histogram,
-     "byte value counts / size (EMBER ByteHistogram)"),
+    ("histogram", [f"0x{b:02x}" for b in range(256)], ("byte_histogram",),
+     _shares_row("byte_histogram"), "byte value counts / size (EMBER ByteHistogram)", _shares_rows("byte_histogram")),
     ("byteentropy", [f"entropy{r}_nibble0x{n:x}" for r in range(16) for n in range(16)], ("byte_entropy_histogram",),
-     _byteentropy, "byte-entropy histogram / total (EMBER ByteEntropyHistogram)"),
+     _shares_row("byte_entropy_histogram"), "byte-entropy histogram / total (EMBER ByteEntropyHistogram)",
+     _shares_rows("byte_entropy_histogram")),
     ("strings", ["numstrings", "avlength", "printables", *[f"printabledist_0x{c:02x}" for c in range(0x20, 0x80)],
                  "entropy", "paths", "urls", "registry", "MZ"], ("strings",), _strings,
-     "printable strings (EMBER StringExtractor)"),
+     "printable strings (EMBER StringExtractor)", _strings_rows),
     ("general", list(GENERAL), ("general", "pe_exports"), _general, "EMBER GeneralFileInfo"),
     ("header", ["timestamp", *[n for key, d in HEADER_HASHED for n in _hashed(f"{key}_hash", d)], *HEADER_INTS],
      ("pe_header",), _header, "EMBER HeaderFileInfo"),

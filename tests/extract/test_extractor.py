@@ -10,8 +10,9 @@ import pyarrow as pa
 import pytest
 
 import extract
-from extract.extractor import ExtractOptions, Extractor, output_schema, vector_length
+from extract.extractor import ExtractOptions, Extractor
 from extract.groups import REGISTRY
+from extract.output_contract import output_schema, vector_length
 from tests.rows import canonical_rows
 
 FAST = ExtractOptions(fuzzy_hashes=())
@@ -107,7 +108,7 @@ def test_windows_of_any_shape_give_the_same_rows_and_hashlib_md5s(monkeypatch, f
     cut (by files and by bytes) never changes a row."""
     import hashlib
 
-    import extract.extractor as extractor_module
+    import extract.file_windows as file_windows
 
     paths = [str(p) for p in fixture_files.values()]
     gone = tmp_path / "gone"
@@ -116,17 +117,17 @@ def test_windows_of_any_shape_give_the_same_rows_and_hashlib_md5s(monkeypatch, f
     expected = [hashlib.md5(open(p, "rb").read()).hexdigest() for p in paths]
     reference = Extractor(FAST).extract_rows(paths)
     options = ExtractOptions(fuzzy_hashes=(), whole_read_bytes=4096, chunk_bytes=1024)
-    monkeypatch.setattr(extractor_module, "WINDOW_FILES", 3)
-    monkeypatch.setattr(extractor_module, "WINDOW_BYTES", 10_000)
+    monkeypatch.setattr(file_windows, "WINDOW_FILES", 3)
+    monkeypatch.setattr(file_windows, "WINDOW_BYTES", 10_000)
     ex = Extractor(options)
-    real_read = ex._read_whole
+    real_read = ex._files.read_whole
 
     def vanishing(plan):  # deleted between listing and reading
         if plan.path == str(gone):
             gone.unlink()
         real_read(plan)
 
-    monkeypatch.setattr(ex, "_read_whole", vanishing)
+    monkeypatch.setattr(ex._files, "read_whole", vanishing)
     rows = ex.extract_rows(paths)
     assert [r["md5"] for r in rows if r["path"] != str(gone)] == [m for p, m in zip(paths, expected, strict=True)
                                                                    if p != str(gone)]

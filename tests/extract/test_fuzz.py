@@ -16,7 +16,8 @@ import pytest
 import extract
 from benchmarks.corpus_mutate import Mutator
 from benchmarks.fuzz import Parents, check_rows, corpus_parents, write_mutants
-from extract.extractor import ExtractOptions, vector_length
+from extract.options import ExtractOptions
+from extract.output_contract import vector_length
 from tests.benchmarks.test_mutants import VALID, fixture_parents
 from tests.conftest import corpus_dir
 

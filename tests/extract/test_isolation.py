@@ -153,7 +153,7 @@ def test_a_file_changed_after_the_whole_read_is_parsed_as_read(tmp_path, monkeyp
     try:
         expected = ex.extract(str(reference))
         pid = ex._worker._proc.pid
-        real_read = ex._read_whole
+        real_read = ex._files.read_whole
 
         def read_then_change(plan, redescribe=True):
             real_read(plan, redescribe)
@@ -166,7 +166,7 @@ def test_a_file_changed_after_the_whole_read_is_parsed_as_read(tmp_path, monkeyp
                     (tmp_path / "new").write_bytes(after)
                     os.replace(tmp_path / "new", victim)
 
-        monkeypatch.setattr(ex, "_read_whole", read_then_change)
+        monkeypatch.setattr(ex._files, "read_whole", read_then_change)
         rows = ex.extract_rows([str(victim), str(reference)])
         assert ex._worker._proc.pid == pid
     finally:
@@ -184,7 +184,7 @@ def test_a_file_replaced_between_planning_and_reading_is_described_as_read(tmp_p
     ex = Extractor(ExtractOptions(fuzzy_hashes=()))
     try:
         expected = ex.extract(str(pe))
-        real_read = ex._read_whole
+        real_read = ex._files.read_whole
 
         def replace_then_read(plan, redescribe=True):
             if plan.path == str(victim):
@@ -192,7 +192,7 @@ def test_a_file_replaced_between_planning_and_reading_is_described_as_read(tmp_p
                 os.replace(tmp_path / "new", victim)
             real_read(plan, redescribe)
 
-        monkeypatch.setattr(ex, "_read_whole", replace_then_read)
+        monkeypatch.setattr(ex._files, "read_whole", replace_then_read)
         row = ex.extract(str(victim))
     finally:
         ex.close()
@@ -219,10 +219,10 @@ def test_a_streamed_file_changed_before_the_parser_reads_it(tmp_path, monkeypatc
     try:
         expected = ex.extract(str(reference))
         pid = ex._worker._proc.pid
-        real_bytes = ex._bytes_of
+        real_feed = ex._files.feed
 
-        def stream_then_change(plan, bs):
-            out = real_bytes(plan, bs)
+        def stream_then_change(plan, update):
+            out = real_feed(plan, update)
             if plan.path == str(victim):
                 if change == "rewritten":
                     _rewrite_in_place(victim, bytes(reversed(data)))
@@ -233,7 +233,7 @@ def test_a_streamed_file_changed_before_the_parser_reads_it(tmp_path, monkeypatc
                     victim.unlink()
             return out
 
-        monkeypatch.setattr(ex, "_bytes_of", stream_then_change)
+        monkeypatch.setattr(ex._files, "feed", stream_then_change)
         rows = ex.extract_rows([str(victim), str(reference)])
         assert ex._worker._proc.pid == pid  # the worker survived
     finally:
@@ -249,14 +249,14 @@ def test_a_streamed_file_changed_before_the_parser_reads_it(tmp_path, monkeypatc
 def test_a_file_written_while_the_extractor_reads_it_gets_an_error_row(tmp_path, monkeypatch, real_elf,
                                                                        whole_read_bytes):
     """Bytes read across a write are no version of the file: an error row that says so."""
-    import extract.extractor as extractor_module
+    import extract.file_plans as file_plans
 
     reference, data = real_elf
     reference.write_bytes(data)
     victim = tmp_path / "victim"
     victim.write_bytes(data)
     ex = Extractor(ExtractOptions(fuzzy_hashes=(), whole_read_bytes=whole_read_bytes, chunk_bytes=16 << 10))
-    real_read_all, real_readv = extractor_module._read_all, os.readv
+    real_read_all, real_readv = file_plans.read_all, os.readv
 
     def write_behind(path):
         with open(path, "ab") as f:
@@ -274,8 +274,8 @@ def test_a_file_written_while_the_extractor_reads_it_gets_an_error_row(tmp_path,
             write_behind(victim)
         return n
 
-    monkeypatch.setattr(extractor_module, "_read_all", read_all)
-    monkeypatch.setattr(extractor_module.os, "readv", readv)
+    monkeypatch.setattr(file_plans, "read_all", read_all)
+    monkeypatch.setattr(file_plans.os, "readv", readv)
     try:
         expected = ex.extract(str(reference))
         rows = ex.extract_rows([str(victim), str(reference)])

@@ -15,7 +15,7 @@ import pytest
 import extract
 from benchmarks.corpus_mutate import Mutator
 from benchmarks.fuzz import check_rows, write_mutants
-from extract.extractor import vector_length
+from extract.output_contract import vector_length
 from tests.extract.test_fuzz import fuzz_parents
 from tests.jobs._support import REPO, VENV_BIN, child_env, read_output
 

@@ -20,7 +20,7 @@ from extract.groups.elf.spec import (
     SHT_NOBITS,
 )
 from extract.groups.shared import as_number, onehot, onehot_names
-from extract.hashing import add_hashed, hashed_dim_names
+from extract.hashing import TokenBins, hashed_dim_names
 from extract.parsed import Parsed
 from extract.registry import REGISTRY, declare
 
@@ -62,15 +62,15 @@ _HEADER_DIMS = (
 )
 
 
-def _vec_header(raw: dict) -> np.ndarray:
-    v = (onehot(raw["ei_class"], ELF_CLASSES) + onehot(raw["ei_data"], ELF_DATA)
-         + onehot(raw["os_abi"], OS_ABIS) + onehot(raw["machine"], MACHINES)
-         + onehot(raw["type"], ELF_TYPES) + [as_number(raw[k]) for k in _HEADER_NUMS])
-    return np.asarray(v, dtype=np.float32)
+def _fill_header(raws: list[dict], out: np.ndarray) -> None:
+    out[:] = np.array([
+        onehot(raw["ei_class"], ELF_CLASSES) + onehot(raw["ei_data"], ELF_DATA) + onehot(raw["os_abi"], OS_ABIS)
+        + onehot(raw["machine"], MACHINES) + onehot(raw["type"], ELF_TYPES) + [as_number(raw[k]) for k in _HEADER_NUMS]
+        for raw in raws], dtype=np.float32)
 
 
 @declare(REGISTRY, name="elf_header", version=1, formats=["elf"], stage="structure",
-         raw_type=_HEADER_TYPE, dim_names=_HEADER_DIMS, vectorize=_vec_header)
+         raw_type=_HEADER_TYPE, dim_names=_HEADER_DIMS, fill=_fill_header)
 def elf_header(parsed: Parsed) -> dict:
     """ELF header fields as the file states them.
 
@@ -98,34 +98,42 @@ _SEG_NUMS = ("count", "load_filesz", "load_memsz", "r", "w", "x", "wx", "load_x"
 _SEG_DIMS = onehot_names("type_count", SEGMENT_TYPES) + list(_SEG_NUMS)
 
 
-def _vec_segments(raw: dict) -> np.ndarray:
-    counts = [0.0] * (len(SEGMENT_TYPES) + 1)
-    n = dict.fromkeys(_SEG_NUMS, 0.0)
-    n["count"] = float(raw["count"])
-    for s in raw["segments"]:
-        t, f = s["type"], s["flags"]
-        try:
-            counts[SEGMENT_TYPES.index(t)] += 1
-        except ValueError:
-            counts[-1] += 1
-        n["r"] += bool(f & PF_R)
-        n["w"] += bool(f & PF_W)
-        n["x"] += bool(f & PF_X)
-        n["wx"] += bool(f & PF_W and f & PF_X)
-        n["filesz_total"] += s["filesz"]
-        n["memsz_total"] += s["memsz"]
-        if t == PT_LOAD:
-            n["load_filesz"] += s["filesz"]
-            n["load_memsz"] += s["memsz"]
-            n["load_x"] += bool(f & PF_X)
-            n["load_wx"] += bool(f & PF_W and f & PF_X)
-        if t == PT_GNU_STACK:
-            n["stack_exec"] = 1.0 if f & PF_X else 0.0
-    return np.asarray(counts + [n[k] for k in _SEG_NUMS], dtype=np.float32)
+_SEG_INDEX = {t: i for i, t in enumerate(SEGMENT_TYPES)}
+
+
+def _fill_segments(raws: list[dict], out: np.ndarray) -> None:
+    other = len(SEGMENT_TYPES)
+    rows = []
+    for raw in raws:
+        counts = [0.0] * (other + 1)
+        r = w = x = wx = load_x = load_wx = stack_exec = 0.0
+        filesz = memsz = load_filesz = load_memsz = 0.0
+        for s in raw["segments"]:
+            t, f = s["type"], s["flags"]
+            counts[_SEG_INDEX.get(t, other)] += 1
+            fx = f & PF_X
+            fwx = f & PF_W and fx
+            r += bool(f & PF_R)
+            w += bool(f & PF_W)
+            x += bool(fx)
+            wx += bool(fwx)
+            filesz += s["filesz"]
+            memsz += s["memsz"]
+            if t == PT_LOAD:
+                load_filesz += s["filesz"]
+                load_memsz += s["memsz"]
+                load_x += bool(fx)
+                load_wx += bool(fwx)
+            if t == PT_GNU_STACK:
+                stack_exec = 1.0 if fx else 0.0
+        counts += [float(raw["count"]), load_filesz, load_memsz, r, w, x, wx, load_x, load_wx, stack_exec, filesz,
+                   memsz]
+        rows.append(counts)
+    out[:] = np.array(rows, dtype=np.float32)
 
 
 @declare(REGISTRY, name="elf_segments", version=1, formats=["elf"], stage="structure",
-         raw_type=_SEG_TYPE, dim_names=_SEG_DIMS, vectorize=_vec_segments)
+         raw_type=_SEG_TYPE, dim_names=_SEG_DIMS, fill=_fill_segments)
 def elf_segments(parsed: Parsed) -> dict:
     """Program headers (at most 1,024 kept; ``count`` is LIEF's total).
 
@@ -156,38 +164,40 @@ def _flag_tokens(flags: int) -> list[str]:
     return [name for bit, name in SECTION_FLAG_NAMES.items() if flags & bit]
 
 
-def _vec_sections(raw: dict) -> np.ndarray:
-    secs = raw["sections"]
-    ents = [s["entropy"] for s in secs]
-    general = [
-        float(raw["count"]),
-        sum(s["size"] == 0 for s in secs),
-        sum(s["name"] == "" for s in secs),
-        sum(bool(s["flags"] & SHF_EXECINSTR) for s in secs),
-        sum(bool(s["flags"] & SHF_WRITE) for s in secs),
-        sum(bool(s["flags"] & SHF_ALLOC) for s in secs),
-        sum(bool(s["flags"] & SHF_WRITE and s["flags"] & SHF_EXECINSTR) for s in secs),
-        sum(s["type"] == SHT_NOBITS for s in secs),
-        max(ents, default=0.0),
-        (sum(ents) / len(ents)) if ents else 0.0,
-    ]
-    entry = raw["entry"]
-    entry_flags = next((s["flags"] for s in secs if s["name"] == entry), 0) if entry else 0
-    out = np.zeros(len(_SEC_DIMS), dtype=np.float32)
+def _fill_sections(raws: list[dict], out: np.ndarray) -> None:
     n = len(_SEC_NUMS)
-    out[:n] = np.asarray(general, dtype=np.float32)
-    names = [s["name"] for s in secs]
-    add_hashed(out, n, names, _SEC_HASH, [float(s["size"]) for s in secs])
-    add_hashed(out, n + _SEC_HASH, names, _SEC_HASH, [float(s["entropy"]) for s in secs])
-    add_hashed(out, n + 2 * _SEC_HASH, [f"{s['name']}:{s['type']:#x}" for s in secs], _SEC_HASH)
-    if entry:
-        add_hashed(out, n + 3 * _SEC_HASH, [entry], _SEC_HASH)
-        add_hashed(out, n + 4 * _SEC_HASH, _flag_tokens(entry_flags), _SEC_HASH)
-    return out
+    bins = TokenBins(out)
+    rows = []
+    for i, raw in enumerate(raws):
+        secs = raw["sections"]
+        ents = [s["entropy"] for s in secs]
+        names = [s["name"] for s in secs]
+        zero = unnamed = ex = wr = alloc = wx = nobits = 0
+        for s in secs:
+            flags = s["flags"]
+            zero += s["size"] == 0
+            unnamed += s["name"] == ""
+            ex += bool(flags & SHF_EXECINSTR)
+            wr += bool(flags & SHF_WRITE)
+            alloc += bool(flags & SHF_ALLOC)
+            wx += bool(flags & SHF_WRITE and flags & SHF_EXECINSTR)
+            nobits += s["type"] == SHT_NOBITS
+        rows.append([float(raw["count"]), zero, unnamed, ex, wr, alloc, wx, nobits, max(ents, default=0.0),
+                     (sum(ents) / len(ents)) if ents else 0.0])
+        bins.add(i, n, names, _SEC_HASH, [float(s["size"]) for s in secs])
+        bins.add(i, n + _SEC_HASH, names, _SEC_HASH, [float(e) for e in ents])
+        bins.add(i, n + 2 * _SEC_HASH, [f"{s['name']}:{s['type']:#x}" for s in secs], _SEC_HASH)
+        entry = raw["entry"]
+        if entry:
+            entry_flags = next((s["flags"] for s in secs if s["name"] == entry), 0)
+            bins.add(i, n + 3 * _SEC_HASH, [entry], _SEC_HASH)
+            bins.add(i, n + 4 * _SEC_HASH, _flag_tokens(entry_flags), _SEC_HASH)
+    out[:, :n] = np.array(rows, dtype=np.float32)
+    bins.write()
 
 
 @declare(REGISTRY, name="elf_sections", version=1, formats=["elf"], stage="structure",
-         raw_type=_SEC_TYPE, dim_names=_SEC_DIMS, vectorize=_vec_sections)
+         raw_type=_SEC_TYPE, dim_names=_SEC_DIMS, fill=_fill_sections)
 def elf_sections(parsed: Parsed) -> dict:
     """Section headers with the entropy of each section's file bytes (NOBITS: 0), EMBER-style.
 

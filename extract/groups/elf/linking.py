@@ -11,7 +11,7 @@ from extract.groups.elf.dynsym import dynamic_symbols
 from extract.groups.elf.parse import dynamic, segments
 from extract.groups.elf.spec import DT_NEEDED, DT_RPATH, DT_RUNPATH, DT_SONAME, PT_INTERP
 from extract.groups.shared import onehot
-from extract.hashing import hash_tokens, hashed_dim_names
+from extract.hashing import TokenBins, hashed_dim_names
 from extract.parsed import Parsed
 from extract.registry import REGISTRY, declare
 from extract.text import clean
@@ -31,10 +31,14 @@ _LIB_NUMS = ("count", "has_soname", "has_rpath", "has_runpath", "dynamic_entries
 _LIB_DIMS = list(_LIB_NUMS) + hashed_dim_names("needed", _LIB_HASH)
 
 
-def _vec_libraries(raw: dict) -> np.ndarray:
-    head = [float(raw["count"]), float(bool(raw["soname"])), float(bool(raw["rpath"])),
-            float(bool(raw["runpath"])), float(raw["dynamic_entries"])]
-    return np.concatenate([np.asarray(head, dtype=np.float32), hash_tokens(raw["needed"], _LIB_HASH)])
+def _fill_libraries(raws: list[dict], out: np.ndarray) -> None:
+    bins = TokenBins(out)
+    n = len(_LIB_NUMS)
+    for i, raw in enumerate(raws):
+        bins.add(i, n, raw["needed"], _LIB_HASH)
+    out[:, :n] = np.array([[float(raw["count"]), float(bool(raw["soname"])), float(bool(raw["rpath"])),
+                            float(bool(raw["runpath"])), float(raw["dynamic_entries"])] for raw in raws], np.float32)
+    bins.write()
 
 
 def _dyn_string(entry: Any, attr: str) -> str:
@@ -42,7 +46,7 @@ def _dyn_string(entry: Any, attr: str) -> str:
 
 
 @declare(REGISTRY, name="elf_libraries", version=1, formats=["elf"], stage="structure",
-         raw_type=_LIB_TYPE, dim_names=_LIB_DIMS, vectorize=_vec_libraries)
+         raw_type=_LIB_TYPE, dim_names=_LIB_DIMS, fill=_fill_libraries)
 def elf_libraries(parsed: Parsed) -> dict:
     """DT_NEEDED libraries in order (at most 1,024; ``count`` is the total), DT_SONAME, DT_RPATH,
     DT_RUNPATH (cut at 1,024 characters) and the number of dynamic entries.
@@ -86,16 +90,21 @@ def _sym_raw(d: dict, key: str) -> dict:
             "names": d[key]}
 
 
-def _vec_syms(dims: int):
-    def vec(raw: dict) -> np.ndarray:
-        head = np.asarray([float(raw[k]) for k in _SYM_NUMS], dtype=np.float32)
-        return np.concatenate([head, hash_tokens(raw["names"], dims)])
-    return vec
+def _fill_syms(dims: int):
+    def fill(raws: list[dict], out: np.ndarray) -> None:
+        bins = TokenBins(out)
+        n = len(_SYM_NUMS)
+        for i, raw in enumerate(raws):
+            bins.add(i, n, raw["names"], dims)
+        out[:, :n] = np.array([[float(raw[k]) for k in _SYM_NUMS] for raw in raws], np.float32)
+        bins.write()
+
+    return fill
 
 
 @declare(REGISTRY, name="elf_imports", version=1, formats=["elf"], stage="structure",
          raw_type=_SYM_TYPE, dim_names=list(_SYM_NUMS) + hashed_dim_names("import", _IMP_HASH),
-         vectorize=_vec_syms(_IMP_HASH))
+         fill=_fill_syms(_IMP_HASH))
 def elf_imports(parsed: Parsed) -> dict:
     """Imported dynamic symbols: undefined (SHN_UNDEF), named, GLOBAL/WEAK/GNU_UNIQUE binding.
 
@@ -108,7 +117,7 @@ def elf_imports(parsed: Parsed) -> dict:
 
 @declare(REGISTRY, name="elf_exports", version=1, formats=["elf"], stage="structure",
          raw_type=_SYM_TYPE, dim_names=list(_SYM_NUMS) + hashed_dim_names("export", _EXP_HASH),
-         vectorize=_vec_syms(_EXP_HASH))
+         fill=_fill_syms(_EXP_HASH))
 def elf_exports(parsed: Parsed) -> dict:
     """Exported dynamic symbols: defined, GLOBAL/WEAK/GNU_UNIQUE, DEFAULT/PROTECTED visibility, of
     type FUNC, GNU_IFUNC, OBJECT, COMMON or TLS.
@@ -134,15 +143,14 @@ _INTERP_TYPE = pa.struct([("present", pa.bool_()), ("interpreter", pa.string())]
 _INTERP_DIMS = ["present", *[f"interpreter={s}" for s in INTERPRETERS], "interpreter=other", "musl"]
 
 
-def _vec_interp(raw: dict) -> np.ndarray:
-    if not raw["present"]:
-        return np.zeros(len(_INTERP_DIMS), dtype=np.float32)
-    s = raw["interpreter"]
-    return np.asarray([1.0, *onehot(s, INTERPRETERS), float("musl" in s)], dtype=np.float32)
+def _fill_interp(raws: list[dict], out: np.ndarray) -> None:
+    zeros = [0.0] * len(_INTERP_DIMS)
+    out[:] = np.array([[1.0, *onehot(raw["interpreter"], INTERPRETERS), float("musl" in raw["interpreter"])]
+                       if raw["present"] else zeros for raw in raws], np.float32)
 
 
 @declare(REGISTRY, name="elf_interpreter", version=1, formats=["elf"], stage="structure",
-         raw_type=_INTERP_TYPE, dim_names=_INTERP_DIMS, vectorize=_vec_interp)
+         raw_type=_INTERP_TYPE, dim_names=_INTERP_DIMS, fill=_fill_interp)
 def elf_interpreter(parsed: Parsed) -> dict:
     """The PT_INTERP path (cut at 1,024 characters).
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 import struct
 from typing import Any
 
+from extract.groups.elf import phdrs
 from extract.groups.elf.spec import SHT_SYMTAB, symbol_size
 from extract.groups.shared import NAME_CAP, cached
-from extract.parsed import Parsed, ParseError, load_lief, register_parser
+from extract.parsed import Parsed, ParseError, items, load_lief, register_parser
 from extract.text import clean
 
 _M32 = 0xFFFFFFFF
@@ -80,12 +81,17 @@ def _val(x: Any) -> int:
 
 
 def segments(parsed: Parsed) -> list[dict[str, int]]:
-    """Program headers as plain values (type and flags as the file's 32-bit numbers)."""
+    """Program headers as plain values (type and flags as the file's 32-bit numbers): LIEF's list,
+    read from the bytes when they agree with LIEF's first two and last entries (:mod:`.phdrs`)."""
 
     def build(p: Parsed) -> list[dict[str, int]]:
-        return [{"type": _val(seg.type) & _M32, "flags": _val(seg.flags) & _M32,
-                 "offset": seg.file_offset, "vaddr": seg.virtual_address, "filesz": seg.physical_size,
-                 "memsz": seg.virtual_size, "align": seg.alignment} for seg in p.binary.segments]
+        lief_segs = p.binary.segments
+        n = len(lief_segs)
+        table = phdrs.read_table(p.data, p.extra["ehdr"], n)
+        if table is not None and all(table[i] == phdrs.lief_segment(lief_segs[i], _val) for i in {0, 1, n - 1}
+                                     if 0 <= i < n):
+            return table
+        return [phdrs.lief_segment(seg, _val) for seg in items(lief_segs)]
 
     return cached(parsed, "segments", build)
 
@@ -99,14 +105,14 @@ def sections(parsed: Parsed) -> list[dict[str, Any]]:
     def build(p: Parsed) -> list[dict[str, Any]]:
         return [{"name": clean(s.name, NAME_CAP), "type": _val(s.type) & _M32, "flags": s.flags,
                  "offset": s.offset, "size": s.size, "addr": s.virtual_address, "link": s.link,
-                 "entsize": s.entry_size} for s in p.binary.sections]
+                 "entsize": s.entry_size} for s in items(p.binary.sections)]
 
     return cached(parsed, "sections", build)
 
 
 def dynamic(parsed: Parsed) -> list[tuple[int, Any]]:
     """(raw tag, LIEF entry) for each dynamic entry, in file order."""
-    return cached(parsed, "dynamic", lambda p: [(_val(e.tag) & _M32, e) for e in p.binary.dynamic_entries])
+    return cached(parsed, "dynamic", lambda p: [(_val(e.tag) & _M32, e) for e in items(p.binary.dynamic_entries)])
 
 
 def symtab_entries(parsed: Parsed) -> int:

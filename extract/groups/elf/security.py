@@ -38,16 +38,16 @@ _SECURITY_DIMS = ["stripped", "symtab_entries", "pie", "nx_stack", "relro=partia
                   "debug_sections"]
 
 
-def _vec_security(raw: dict) -> np.ndarray:
-    return np.asarray([
+def _fill_security(raws: list[dict], out: np.ndarray) -> None:
+    out[:] = np.array([[
         raw["stripped"], raw["symtab_entries"], raw["pie"], raw["nx_stack"], raw["relro"] == 1,
         raw["relro"] == 2, raw["bind_now"], raw["textrel"], raw["has_dynamic"], raw["has_interp"],
         raw["stack_protector"], raw["fortify"], raw["debug_sections"],
-    ], dtype=np.float32)
+    ] for raw in raws], dtype=np.float32)
 
 
 @declare(REGISTRY, name="elf_security", version=1, formats=["elf"], stage="structure",
-         raw_type=_SEC_FLAGS, dim_names=_SECURITY_DIMS, vectorize=_vec_security)
+         raw_type=_SEC_FLAGS, dim_names=_SECURITY_DIMS, fill=_fill_security)
 def elf_security(parsed: Parsed) -> dict:
     """Hardening and stripping: computed from headers, program headers and dynamic entries.
 

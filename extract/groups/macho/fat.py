@@ -22,7 +22,7 @@ _FAT_DIMS = ["fat", "count", "total_size", "max_align", *onehot_names("has_cputy
              *onehot_names("chosen_cputype", CPU_TYPES)]
 
 
-def _vec_fat(raw: dict) -> np.ndarray:
+def _fat_row(raw: dict) -> list:
     archs = raw["archs"]
     has = [0.0] * (len(CPU_TYPES) + 1)
     for a in archs:
@@ -30,11 +30,15 @@ def _vec_fat(raw: dict) -> np.ndarray:
     chosen = onehot(raw["chosen_cputype"], CPU_TYPES) if raw["fat"] else [0.0] * (len(CPU_TYPES) + 1)
     head = [float(raw["fat"]), raw["count"], sum(a["size"] for a in archs),
             max((a["align"] for a in archs), default=0)]
-    return np.asarray(head + has + chosen, dtype=np.float32)
+    return head + has + chosen
+
+
+def _fill_fat(raws: list[dict], out: np.ndarray) -> None:
+    out[:] = np.array([_fat_row(raw) for raw in raws], dtype=np.float32)
 
 
 @declare(REGISTRY, name="macho_fat", version=1, formats=["macho"], stage="structure",
-         raw_type=_FAT_TYPE, dim_names=_FAT_DIMS, vectorize=_vec_fat)
+         raw_type=_FAT_TYPE, dim_names=_FAT_DIMS, fill=_fill_fat)
 def macho_fat(parsed: Parsed) -> dict:
     """The fat (universal) architecture list and the slice the other groups describe.
 

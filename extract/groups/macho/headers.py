@@ -23,7 +23,7 @@ from extract.groups.macho.spec import (
     ZEROFILL_TYPES,
 )
 from extract.groups.shared import onehot, onehot_names
-from extract.hashing import hash_tokens, hash_weighted, hashed_dim_names
+from extract.hashing import TokenBins, hashed_dim_names
 from extract.parsed import Parsed
 from extract.registry import REGISTRY, declare
 
@@ -48,17 +48,20 @@ _HDR_DIMS = (onehot_names("cputype", CPU_TYPES) + onehot_names("filetype", FILE_
              + ["cpusubtype", "cpusubtype_caps", "ncmds", "sizeofcmds", "is64", "big_endian"])
 
 
-def _vec_header(raw: dict) -> np.ndarray:
+def _header_row(raw: dict) -> list:
     f = raw["flags"]
-    v = (onehot(raw["cputype"], CPU_TYPES) + onehot(raw["filetype"], FILE_TYPES)
-         + [float((f >> i) & 1) for i in range(FLAG_BITS)]
-         + [raw["cpusubtype"] & 0x00FFFFFF, raw["cpusubtype"] >> 24, raw["ncmds"], raw["sizeofcmds"],
-            raw["is64"], raw["big_endian"]])
-    return np.asarray(v, dtype=np.float32)
+    return (onehot(raw["cputype"], CPU_TYPES) + onehot(raw["filetype"], FILE_TYPES)
+            + [float((f >> i) & 1) for i in range(FLAG_BITS)]
+            + [raw["cpusubtype"] & 0x00FFFFFF, raw["cpusubtype"] >> 24, raw["ncmds"], raw["sizeofcmds"],
+               raw["is64"], raw["big_endian"]])
+
+
+def _fill_header(raws: list[dict], out: np.ndarray) -> None:
+    out[:] = np.array([_header_row(raw) for raw in raws], dtype=np.float32)
 
 
 @declare(REGISTRY, name="macho_header", version=1, formats=["macho"], stage="structure",
-         raw_type=_HDR_TYPE, dim_names=_HDR_DIMS, vectorize=_vec_header)
+         raw_type=_HDR_TYPE, dim_names=_HDR_DIMS, fill=_fill_header)
 def macho_header(parsed: Parsed) -> dict:
     """The mach_header of the (chosen) image as the file states it.
 
@@ -92,19 +95,24 @@ _LC_TYPE = pa.struct([
 _LC_DIMS = [*onehot_names("cmd_count", COMMAND_TYPES), "count", "total_size", "unparsed"]
 
 
-def _vec_commands(raw: dict) -> np.ndarray:
-    counts = [0.0] * (len(COMMAND_TYPES) + 1)
-    index = {c: i for i, c in enumerate(COMMAND_TYPES)}
-    total = 0
-    for c in raw["commands"]:
-        counts[index.get(c["cmd"], len(COMMAND_TYPES))] += 1
-        total += c["size"]
-    return np.asarray([*counts, raw["count"], total, raw["count"] - len(raw["commands"])],
-                      dtype=np.float32)
+_COMMAND_INDEX = {c: i for i, c in enumerate(COMMAND_TYPES)}
+
+
+def _fill_commands(raws: list[dict], out: np.ndarray) -> None:
+    other = len(COMMAND_TYPES)
+    rows = []
+    for raw in raws:
+        counts = [0.0] * (other + 1)
+        total = 0
+        for c in raw["commands"]:
+            counts[_COMMAND_INDEX.get(c["cmd"], other)] += 1
+            total += c["size"]
+        rows.append([*counts, raw["count"], total, raw["count"] - len(raw["commands"])])
+    out[:] = np.array(rows, dtype=np.float32)
 
 
 @declare(REGISTRY, name="macho_load_commands", version=1, formats=["macho"], stage="structure",
-         raw_type=_LC_TYPE, dim_names=_LC_DIMS, vectorize=_vec_commands)
+         raw_type=_LC_TYPE, dim_names=_LC_DIMS, fill=_fill_commands)
 def macho_load_commands(parsed: Parsed) -> dict:
     """Load commands (cmd number, cmdsize) in file order, as walked until one leaves sizeofcmds.
 
@@ -147,34 +155,39 @@ def _sect_flag_tokens(flags: int) -> list[str]:
     return toks
 
 
-def _vec_sections(raw: dict) -> np.ndarray:
-    segs, secs = raw["segments"], raw["sections"]
-    ents = [s["entropy"] for s in secs]
-    full = [f"{s['segment']},{s['name']}" for s in secs]
-    general = [
-        len(segs), len(secs), sum(s["size"] == 0 for s in secs), sum(s["name"] == "" for s in secs),
-        sum(bool(s["flags"] & (S_ATTR_PURE_INSTRUCTIONS | S_ATTR_SOME_INSTRUCTIONS)) for s in secs),
-        sum(s["flags"] & 0xFF in ZEROFILL_TYPES for s in secs),
-        sum(bool(s["initprot"] & VM_PROT_WRITE) for s in segs),
-        sum(bool(s["initprot"] & VM_PROT_EXECUTE) for s in segs),
-        sum(s["initprot"] & _WX == _WX for s in segs), sum(s["maxprot"] & _WX == _WX for s in segs),
-        max(ents, default=0.0), (sum(ents) / len(ents)) if ents else 0.0,
-    ]
-    entry = raw["entry"]
-    entry_flags = next((s["flags"] for s, n in zip(secs, full, strict=True) if n == entry), None)
-    parts = [
-        np.asarray(general, dtype=np.float32),
-        hash_weighted(zip(full, (s["size"] for s in secs), strict=True), _SEC_HASH),
-        hash_weighted(zip(full, ents, strict=True), _SEC_HASH),
-        hash_tokens((f"{n}:{s['flags'] & 0xFF:#x}" for n, s in zip(full, secs, strict=True)), _SEC_HASH),
-        hash_tokens([entry] if entry else [], _SEC_HASH),
-        hash_tokens(_sect_flag_tokens(entry_flags) if entry_flags is not None else [], _SEC_HASH),
-    ]
-    return np.concatenate(parts).astype(np.float32)
+def _fill_sections(raws: list[dict], out: np.ndarray) -> None:
+    bins = TokenBins(out)
+    rows = []
+    n = 12
+    for i, raw in enumerate(raws):
+        segs, secs = raw["segments"], raw["sections"]
+        ents = [s["entropy"] for s in secs]
+        full = [f"{s['segment']},{s['name']}" for s in secs]
+        rows.append([
+            len(segs), len(secs), sum(s["size"] == 0 for s in secs), sum(s["name"] == "" for s in secs),
+            sum(bool(s["flags"] & (S_ATTR_PURE_INSTRUCTIONS | S_ATTR_SOME_INSTRUCTIONS)) for s in secs),
+            sum(s["flags"] & 0xFF in ZEROFILL_TYPES for s in secs),
+            sum(bool(s["initprot"] & VM_PROT_WRITE) for s in segs),
+            sum(bool(s["initprot"] & VM_PROT_EXECUTE) for s in segs),
+            sum(s["initprot"] & _WX == _WX for s in segs), sum(s["maxprot"] & _WX == _WX for s in segs),
+            max(ents, default=0.0), (sum(ents) / len(ents)) if ents else 0.0,
+        ])
+        entry = raw["entry"]
+        entry_flags = next((s["flags"] for s, name in zip(secs, full, strict=True) if name == entry), None)
+        bins.add(i, n, full, _SEC_HASH, [float(s["size"]) for s in secs])
+        bins.add(i, n + _SEC_HASH, full, _SEC_HASH, [float(e) for e in ents])
+        bins.add(i, n + 2 * _SEC_HASH, [f"{name}:{s['flags'] & 0xFF:#x}" for name, s in zip(full, secs, strict=True)],
+                 _SEC_HASH)
+        if entry:
+            bins.add(i, n + 3 * _SEC_HASH, [entry], _SEC_HASH)
+        if entry_flags is not None:
+            bins.add(i, n + 4 * _SEC_HASH, _sect_flag_tokens(entry_flags), _SEC_HASH)
+    out[:, :n] = np.array(rows, dtype=np.float32)
+    bins.write()
 
 
 @declare(REGISTRY, name="macho_sections", version=1, formats=["macho"], stage="structure",
-         raw_type=_SECTS_TYPE, dim_names=_SECTS_DIMS, vectorize=_vec_sections)
+         raw_type=_SECTS_TYPE, dim_names=_SECTS_DIMS, fill=_fill_sections)
 def macho_sections(parsed: Parsed) -> dict:
     """Segments (LC_SEGMENT/LC_SEGMENT_64, at most 256) and their sections (at most 4,096) with the
     entropy of each section's file bytes (zero-fill sections and sections without file offset: 0).

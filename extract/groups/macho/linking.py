@@ -21,7 +21,7 @@ from extract.groups.macho.spec import (
     N_WEAK_REF,
 )
 from extract.groups.shared import cached, symbol_names
-from extract.hashing import hash_tokens, hashed_dim_names
+from extract.hashing import TokenBins, hashed_dim_names
 from extract.parsed import Parsed
 from extract.registry import REGISTRY, declare
 
@@ -43,11 +43,15 @@ _DYLIB_NUMS = ("count", "load", "weak", "reexport", "lazy", "upward", "rpaths", 
 _DYLIB_DIMS = list(_DYLIB_NUMS) + hashed_dim_names("dylib", _LIB_HASH)
 
 
-def _vec_dylibs(raw: dict) -> np.ndarray:
-    kinds = [d["cmd"] for d in raw["dylibs"]]
-    head = [raw["count"]] + [kinds.count(c) for c in DYLIB_CMDS] + [len(raw["rpaths"]), bool(raw["id"])]
-    return np.concatenate([np.asarray(head, dtype=np.float32),
-                           hash_tokens([d["name"] for d in raw["dylibs"]], _LIB_HASH)])
+def _fill_dylibs(raws: list[dict], out: np.ndarray) -> None:
+    bins = TokenBins(out)
+    heads = []
+    for i, raw in enumerate(raws):
+        kinds = [d["cmd"] for d in raw["dylibs"]]
+        heads.append([raw["count"]] + [kinds.count(c) for c in DYLIB_CMDS] + [len(raw["rpaths"]), bool(raw["id"])])
+        bins.add(i, len(heads[-1]), [d["name"] for d in raw["dylibs"]], _LIB_HASH)
+    out[:, :out.shape[1] - _LIB_HASH] = np.array(heads, dtype=np.float32)
+    bins.write()
 
 
 def _dylibs(p: Parsed) -> dict:
@@ -66,7 +70,7 @@ def _dylibs(p: Parsed) -> dict:
 
 
 @declare(REGISTRY, name="macho_dylibs", version=1, formats=["macho"], stage="structure",
-         raw_type=_DYLIB_TYPE, dim_names=_DYLIB_DIMS, vectorize=_vec_dylibs)
+         raw_type=_DYLIB_TYPE, dim_names=_DYLIB_DIMS, fill=_fill_dylibs)
 def macho_dylibs(parsed: Parsed) -> dict:
     """Linked dylibs in load order with their command (LOAD, LOAD_WEAK, REEXPORT, LAZY_LOAD,
     LOAD_UPWARD), at most 1,024 (``count`` is the total); the LC_ID_DYLIB install name; LC_RPATH
@@ -125,16 +129,20 @@ def symbol_table(p: Parsed) -> dict:
     return cached(p, "symbols", _symbols)
 
 
-def _vec_syms(dims: int):
-    def vec(raw: dict) -> np.ndarray:
-        return np.concatenate([np.asarray([raw["count"], raw["weak"]], dtype=np.float32),
-                               hash_tokens(raw["names"], dims)])
-    return vec
+def _fill_syms(dims: int):
+    def fill(raws: list[dict], out: np.ndarray) -> None:
+        bins = TokenBins(out)
+        for i, raw in enumerate(raws):
+            bins.add(i, 2, raw["names"], dims)
+        out[:, :2] = np.array([[raw["count"], raw["weak"]] for raw in raws], dtype=np.float32)
+        bins.write()
+
+    return fill
 
 
 @declare(REGISTRY, name="macho_imports", version=1, formats=["macho"], stage="structure",
          raw_type=_SYM_TYPE, dim_names=["count", "weak", *hashed_dim_names("import", _IMP_HASH)],
-         vectorize=_vec_syms(_IMP_HASH))
+         fill=_fill_syms(_IMP_HASH))
 def macho_imports(parsed: Parsed) -> dict:
     """Imported symbols from LC_SYMTAB: external, undefined, not stabs, value 0 (commons excluded).
 
@@ -147,7 +155,7 @@ def macho_imports(parsed: Parsed) -> dict:
 
 @declare(REGISTRY, name="macho_exports", version=1, formats=["macho"], stage="structure",
          raw_type=_SYM_TYPE, dim_names=["count", "weak", *hashed_dim_names("export", _EXP_HASH)],
-         vectorize=_vec_syms(_EXP_HASH))
+         fill=_fill_syms(_EXP_HASH))
 def macho_exports(parsed: Parsed) -> dict:
     """Exported symbols from LC_SYMTAB: external, defined in a section, not private extern.
 

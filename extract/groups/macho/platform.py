@@ -26,15 +26,15 @@ def _version(v: int) -> float:
     return (v >> 16) + ((v >> 8) & 0xFF) / 100.0
 
 
-def _vec_platform(raw: dict) -> np.ndarray:
-    if not raw["source"]:
-        return np.zeros(len(_PLAT_DIMS), dtype=np.float32)
-    return np.asarray([1.0, *onehot(raw["platform"], PLATFORMS), _version(raw["minos"]),
-                       _version(raw["sdk"]), float(raw["source"] == LC_BUILD_VERSION)], dtype=np.float32)
+def _fill_platform(raws: list[dict], out: np.ndarray) -> None:
+    zeros = [0.0] * len(_PLAT_DIMS)
+    out[:] = np.array([[1.0, *onehot(raw["platform"], PLATFORMS), _version(raw["minos"]), _version(raw["sdk"]),
+                        float(raw["source"] == LC_BUILD_VERSION)] if raw["source"] else zeros for raw in raws],
+                      dtype=np.float32)
 
 
 @declare(REGISTRY, name="macho_platform", version=1, formats=["macho"], stage="structure",
-         raw_type=_PLAT_TYPE, dim_names=_PLAT_DIMS, vectorize=_vec_platform)
+         raw_type=_PLAT_TYPE, dim_names=_PLAT_DIMS, fill=_fill_platform)
 def macho_platform(parsed: Parsed) -> dict:
     """Target platform and versions from the first LC_BUILD_VERSION, else the first
     LC_VERSION_MIN_* (whose platform is implied by the command). ``source`` is that command's number

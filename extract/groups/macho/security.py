@@ -30,12 +30,12 @@ _SECU_TYPE = pa.struct([
 _SECU_NUMS = tuple(_SECU_TYPE.names)
 
 
-def _vec_security(raw: dict) -> np.ndarray:
-    return np.asarray([float(raw[k]) for k in _SECU_NUMS], dtype=np.float32)
+def _fill_security(raws: list[dict], out: np.ndarray) -> None:
+    out[:] = np.array([[float(raw[k]) for k in _SECU_NUMS] for raw in raws], dtype=np.float32)
 
 
 @declare(REGISTRY, name="macho_security", version=1, formats=["macho"], stage="structure",
-         raw_type=_SECU_TYPE, dim_names=list(_SECU_NUMS), vectorize=_vec_security)
+         raw_type=_SECU_TYPE, dim_names=list(_SECU_NUMS), fill=_fill_security)
 def macho_security(parsed: Parsed) -> dict:
     """Code signature (LC_CODE_SIGNATURE offset/size, and whether it lies inside the image),
     encryption (LC_ENCRYPTION_INFO[_64]: cryptid, range), header flags PIE / stack-exec /
