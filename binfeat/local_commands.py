@@ -90,7 +90,8 @@ def layout_main(argv: list[str]) -> int:
 def version_main(argv: list[str]) -> int:
     """``binfeat version``: binfeat's, the feature version and the parser's."""
     _Parser(prog="binfeat version", description="Print versions.").parse_args(argv)
-    from extract.version import __version__, feature_version, parser_name
+    from extract.version import __version__, feature_version, parser_names
 
-    sys.stdout.write(f"binfeat {__version__}\nfeature_version {feature_version()}\nparser {parser_name()}\n")
+    parsers = "".join(f"parser {fmt} {name}\n" for fmt, name in parser_names().items())
+    sys.stdout.write(f"binfeat {__version__}\nfeature_version {feature_version()}\n{parsers}")
     return 0

@@ -58,7 +58,7 @@ def error_rows(
 
     from extract.output_contract import scheme_of
     from extract.paths import canonical_path
-    from extract.version import feature_version, parser_name
+    from extract.version import NO_PARSER, feature_version
 
     if len(paths) != len(messages):
         raise ValueError(f"{len(paths)} paths but {len(messages)} messages")
@@ -70,7 +70,7 @@ def error_rows(
         "error": list(messages),
         "feature_version": [feature_version()] * n,
         "binfeat_version": [__version__] * n,
-        "parser": [parser_name()] * n,
+        "parser": [NO_PARSER] * n,
         "groups": [",".join(scheme_of(options).groups)] * n,
     }
     schema = output_schema(options)

@@ -31,7 +31,7 @@ from extract.output_contract import arrays_kept, output_schema, plain, record_ba
 from extract.paths import canonical_path, path_bytes
 from extract.registry import FeatureGroup
 from extract.schemes import RowBatch
-from extract.version import __version__, feature_version, parser_name
+from extract.version import NO_PARSER, __version__, feature_version, parser_names
 from extract.window_replies import WindowReplies
 from extract.worker import handle_request, one_line
 
@@ -47,7 +47,7 @@ class Extractor:
         self._schema = output_schema(self.options)
         self._names = tuple(self._schema.names)  # the row's keys (Schema.names builds a new list per call)
         self._feature_version = feature_version()
-        self._parser = parser_name()
+        self._parsers = parser_names()
         self._scheme = scheme_of(self.options)
         groups: list[FeatureGroup] = [REGISTRY[name] for name in self._scheme.groups]
         self._selected = frozenset(self._scheme.groups)
@@ -84,7 +84,7 @@ class Extractor:
     def _error_row(self, path: str, message: str, **known: Any) -> dict:
         row = dict.fromkeys(self._names)
         row.update(path=path, format="unknown", status="error", error=message,
-                   feature_version=self._feature_version, binfeat_version=__version__, parser=self._parser,
+                   feature_version=self._feature_version, binfeat_version=__version__, parser=NO_PARSER,
                    groups=self._groups_text)
         row.update(known)
         return row
@@ -117,8 +117,9 @@ class Extractor:
         ctx = ByteContext(size=size, scan=scan, fuzzy=bs.fuzzy.digests())
         row = dict.fromkeys(self._names)
         md5 = plan.md5 if plan.md5 is not None else bs.md5.hexdigest()
+        parser = self._parsers.get(fmt, NO_PARSER) if plan.structural else NO_PARSER
         row.update(sha256=bs.sha256.hexdigest(), md5=md5, size=size, path=path, format=fmt,
-                   feature_version=self._feature_version, binfeat_version=__version__, parser=self._parser,
+                   feature_version=self._feature_version, binfeat_version=__version__, parser=parser,
                    groups=self._groups_text)
         for g in self._byte_groups:
             try:

@@ -53,18 +53,29 @@ class Parsed:
 
 ParseFn = Callable[[bytes | memoryview], Parsed]
 _PARSERS: dict[str, ParseFn] = {}
+_PARSER_LIBRARIES: dict[str, str] = {}
+LIEF = "lief"  # a parse step on LIEF; any other library name is binfeat's own reader, versioned with binfeat
 
 
-def register_parser(fmt: str, fn: ParseFn) -> ParseFn:
-    """Declare the parse step of a format (raises ParseError when the file cannot be parsed)."""
+def register_parser(fmt: str, fn: ParseFn, *, library: str) -> ParseFn:
+    """Declare the parse step of a format (raises ParseError when the file cannot be parsed) and what
+    parses it: ``LIEF``, or the name of binfeat's own reader. Rows name it in their ``parser`` column."""
     if fmt in _PARSERS:
         raise ValueError(f"a parser for {fmt!r} is already registered")
+    if not library or not library.replace("-", "").isalnum():
+        raise ValueError(f"the parser of {fmt!r} needs a library name (letters, digits, '-'), not {library!r}")
     _PARSERS[fmt] = fn
+    _PARSER_LIBRARIES[fmt] = library
     return fn
 
 
 def parser_for(fmt: str) -> ParseFn | None:
     return _PARSERS.get(fmt)
+
+
+def parser_libraries() -> dict[str, str]:
+    """Format -> the library that parses it, for every registered format."""
+    return dict(_PARSER_LIBRARIES)
 
 
 # Each format module provides the general group's fields from its parse (EMBER's general group).

@@ -10,8 +10,8 @@ __version__ = "0.1.0"
 
 # Bump when anything outside the group declarations changes numbers (kernels, parse-step rules,
 # hashing rule, vector conventions) or the raw columns' Arrow types change. The feature version also
-# hashes every group's (name, version, dims) and the parser's version, so a new group, a bumped group
-# or another LIEF release gives a new feature version.
+# hashes every group's (name, version, dims) and every format's parser (library and version), so a new
+# group, a bumped group, another LIEF release or another parser for a format gives a new feature version.
 # 3: raw integer types Iceberg holds exactly (no uint*, int8/16: extract.raw_types); same values
 #    and vectors, another output schema (rows of 2 and 3 do not concatenate).
 FEATURE_SCHEMA = 3
@@ -28,8 +28,27 @@ def parser_version() -> str:
         return str(lief.__version__).split("-")[0]
 
 
-def parser_name() -> str:
-    return f"lief {parser_version()}"
+NO_PARSER = "none"  # the row of a file no parser read (unreadable, no structural format, byte groups only)
+
+
+def parser_name(fmt: str | None = None) -> str:
+    """What parsed a file of format ``fmt``: ``lief <version>`` or ``binfeat-macho <binfeat version>``
+    (binfeat's own reader), ``none`` for a format nothing parses."""
+    from extract.groups import REGISTRY  # noqa: F401  (the format modules register their parsers)
+    from extract.parsed import LIEF, parser_libraries
+
+    library = parser_libraries().get(fmt or "")
+    if library is None:
+        return NO_PARSER
+    return f"lief {parser_version()}" if library == LIEF else f"{library} {__version__}"
+
+
+def parser_names() -> dict[str, str]:
+    """Every registered format's parser (see :func:`parser_name`)."""
+    from extract.groups import REGISTRY  # noqa: F401
+    from extract.parsed import parser_libraries
+
+    return {fmt: parser_name(fmt) for fmt in sorted(parser_libraries())}
 
 
 @lru_cache(maxsize=1)
@@ -40,7 +59,7 @@ def feature_version() -> str:
     decl = {
         "schema": FEATURE_SCHEMA,
         "groups": [[g.name, g.version, g.dims, sorted(g.formats)] for g in REGISTRY],
-        "parser": parser_name(),
+        "parser": parser_names(),
         "hash": ["mmh3-x86-32", SEED],
     }
     digest = hashlib.sha256(json.dumps(decl, sort_keys=True).encode()).hexdigest()[:10]

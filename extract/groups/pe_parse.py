@@ -17,7 +17,7 @@ import struct
 from typing import Any, NamedTuple
 
 from extract.coff_symbols import symbol_count
-from extract.parsed import Parsed, ParseError, items, load_lief, register_general, register_parser
+from extract.parsed import LIEF, Parsed, ParseError, items, load_lief, register_general, register_parser
 
 MIN_PE = 0x40 + 4 + 20  # DOS header, PE signature, COFF header
 SYMTAB_FIELDS = 4 + 8  # PointerToSymbolTable, NumberOfSymbols: 8 bytes this far past e_lfanew
@@ -100,7 +100,7 @@ def parse_pe(data: bytes | memoryview) -> Parsed:
     return Parsed(format="pe", data=buf, size=len(buf), binary=binary, extra={"pe_coff_symbols": symbols})
 
 
-register_parser("pe", parse_pe)
+register_parser("pe", parse_pe, library=LIEF)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import socket
 
@@ -154,10 +155,31 @@ def test_md5_falls_back_to_hashlib_when_the_lanes_fail(monkeypatch, fixture_file
     assert all(r["status"] in ("ok", "partial") for r in rows)
 
 
-def test_stamps(ex, fixture_files):
+def test_stamps(ex, fixture_files, tmp_path):
     row = ex.extract(str(fixture_files["elf64_le_minimal"]))
     assert row["feature_version"] == extract.FEATURE_VERSION and row["binfeat_version"] == extract.__version__
-    assert row["parser"].startswith("lief 1.0")
+    lief_name = f"lief {importlib.metadata.version('lief')}"
+    # each row names what parsed it: LIEF for PE and ELF, binfeat's own Mach-O reader, nothing otherwise
+    expected = {"pe32plus_minimal": lief_name, "elf64_le_minimal": lief_name,
+                "macho64_minimal": f"binfeat-macho {extract.__version__}",
+                "macho_fat_minimal": f"binfeat-macho {extract.__version__}", "random_64k": "none", "empty": "none"}
+    rows = ex.extract_rows([str(fixture_files[name]) for name in expected] + [str(tmp_path / "missing")])
+    assert [r["parser"] for r in rows] == [*expected.values(), "none"]
+    byte_only = Extractor(ExtractOptions(fuzzy_hashes=(), groups=("byte_histogram",)))
+    try:
+        assert byte_only.extract(str(fixture_files["elf64_le_minimal"]))["parser"] == "none"
+    finally:
+        byte_only.close()
+    assert extract.error_rows(["x"], ["why"]).column("parser").to_pylist() == ["none"]
+
+
+def test_a_parser_is_registered_with_what_parses_it():
+    from extract.parsed import register_parser
+
+    with pytest.raises(ValueError, match="already registered"):
+        register_parser("pe", lambda data: None, library="lief")
+    with pytest.raises(ValueError, match="needs a library name"):
+        register_parser("new-format", lambda data: None, library="")
 
 
 def test_large_file_streams_and_skips_structure(tmp_path, fixture_files):

@@ -14,7 +14,7 @@ from typing import Any
 from extract.groups.elf import phdrs
 from extract.groups.elf.spec import SHT_SYMTAB, symbol_size
 from extract.groups.shared import NAME_CAP, cached
-from extract.parsed import Parsed, ParseError, items, load_lief, register_parser
+from extract.parsed import LIEF, Parsed, ParseError, items, load_lief, register_parser
 from extract.text import clean
 
 _M32 = 0xFFFFFFFF
@@ -72,7 +72,7 @@ def parse_elf(data: bytes | memoryview) -> Parsed:
     return Parsed(format="elf", data=data, size=len(data), binary=binary, extra={"ehdr": ehdr})
 
 
-register_parser("elf", parse_elf)
+register_parser("elf", parse_elf, library=LIEF)
 
 
 def _val(x: Any) -> int:

@@ -140,7 +140,7 @@ def parse_macho(data: bytes | memoryview) -> Parsed:
     return Parsed(format="macho", data=data, size=len(data), extra=extra)
 
 
-register_parser("macho", parse_macho)
+register_parser("macho", parse_macho, library="binfeat-macho")
 
 
 def unpack(p: Parsed, fmt: str, off: int) -> tuple:
