@@ -15,7 +15,6 @@ The 1,000-file set is the corpus's files copied as needed, each copy with a dist
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
 import os
 import resource
@@ -27,33 +26,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.reaping import become_subreaper, reap_descendants
+
 REPO = Path(__file__).resolve().parent.parent
-_PR_SET_CHILD_SUBREAPER = 36
-
-
-def _become_subreaper() -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER) failed")
 
 
 def _children_cpu() -> float:
     r = resource.getrusage(resource.RUSAGE_CHILDREN)
     return r.ru_utime + r.ru_stime
-
-
-def _reap_orphans(timeout: float = 120.0) -> None:
-    """Wait for every adopted descendant to exit (their CPU then counts in RUSAGE_CHILDREN)."""
-    end = time.monotonic() + timeout
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            if time.monotonic() > end:
-                raise TimeoutError("descendants of a measured command did not exit")
-            time.sleep(0.05)
 
 
 def measure(cmd: list[str], env: dict[str, str]) -> dict:
@@ -62,7 +42,7 @@ def measure(cmd: list[str], env: dict[str, str]) -> dict:
     t0 = time.monotonic()
     proc = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True)
     wall = time.monotonic() - t0
-    _reap_orphans()
+    reap_descendants()
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd[:4])} ... failed ({proc.returncode}): {proc.stderr[-2000:]}")
     out = {"wall_s": round(wall, 3), "cpu_s": round(_children_cpu() - c0, 3)}
@@ -114,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sizes", default="1,100,1000")
     p.add_argument("--engines", default="local,spark")
     args = p.parse_args(argv)
-    _become_subreaper()
+    become_subreaper()
     args.out.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYTHONPATH": str(REPO)}
     binfeat = [sys.executable, "-m", "binfeat"]

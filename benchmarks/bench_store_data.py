@@ -30,6 +30,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from benchmarks.reaping import become_subreaper, reap_descendants
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -172,39 +174,11 @@ class TreeSampler:
         return out
 
 
-def _become_subreaper() -> None:
-    """Adopt orphaned descendants (Linux PR_SET_CHILD_SUBREAPER), so their CPU is reaped here.
-
-    Why: pyspark's driver exits without waiting for its JVM, whose CPU would then be reaped by
-    init and be missing from this process's RUSAGE_CHILDREN.
-    """
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(36, 1, 0, 0, 0) != 0:  # PR_SET_CHILD_SUBREAPER
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER) failed")
-
-
-def _reap_all(timeout: float = 120.0) -> None:
-    """Wait for every adopted descendant to exit (and reap it); kill what outlives ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            if time.monotonic() > deadline:
-                for child in psutil.Process().children(recursive=True):
-                    child.kill()
-            time.sleep(0.1)
-
-
 def run_measured(argv: list[str], env: dict[str, str], log: Path) -> dict[str, Any]:
     """Run a command (a night) and measure wall, CPU of the whole tree (every descendant reaped here)
     and memory by process kind."""
-    _become_subreaper()
-    _reap_all()
+    become_subreaper()
+    reap_descendants(kill_late=True)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     with open(log, "w") as fh:
@@ -215,7 +189,7 @@ def run_measured(argv: list[str], env: dict[str, str], log: Path) -> dict[str, A
         rc = proc.wait()
         wall = time.perf_counter() - t0
         sampler._sample()  # the adopted rest (the JVM, its workers) once more before they go
-        _reap_all()
+        reap_descendants(kill_late=True)
         sampler._stop.set()
         thread.join()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -12,6 +12,7 @@ import json
 import sys
 import time
 
+from jobs.arg_types import positive_float, positive_int
 from jobs.engine import ENGINES, LOCAL_MAX_FILES, EngineError, check_engine, choose_engine
 from jobs.inputs import InputError, list_inputs
 from jobs.output import OutputError, check_output
@@ -31,26 +32,6 @@ class _Parser(argparse.ArgumentParser):
 
 class UsageError(Exception):
     """A bad argument; its message is the one line to print."""
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
 
 
 def _size(text: str) -> int:
@@ -113,7 +94,7 @@ def build_parser(prog: str = "binfeat extract") -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--workers",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         metavar="N",
         help="the local engine's worker processes (default: up to one per core, one per ~2 CPU-s of estimated "
@@ -161,7 +142,7 @@ def build_parser(prog: str = "binfeat extract") -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--partitions",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         metavar="N",
         help="number of Spark partitions (default: about 3 per core, sized by bytes)",
@@ -175,14 +156,14 @@ def build_parser(prog: str = "binfeat extract") -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--parse-timeout",
-        type=_positive_float,
+        type=positive_float,
         default=None,
         metavar="SECONDS",
         help="give up parsing one file after this long (extract's default otherwise)",
     )
     p.add_argument(
         "--memory-limit-mb",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         metavar="MB",
         help="address space one structural parse may take in the isolated parser worker (extract's default otherwise)",
@@ -231,7 +212,7 @@ def build_parser(prog: str = "binfeat extract") -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--progress-interval",
-        type=_positive_float,
+        type=positive_float,
         default=5.0,
         metavar="SECONDS",
         help="seconds between progress lines on stderr (default 5)",

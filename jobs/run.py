@@ -176,6 +176,19 @@ def _reporter(counters, inputs, progress, progress_interval) -> ProgressReporter
     return ProgressReporter(counters, len(inputs), total_bytes, progress, progress_interval).start()
 
 
+def _with_progress(reporter: ProgressReporter | None, work):
+    """``work()``'s result; the progress reporter stopped either way (its final line only on success)."""
+    try:
+        result = work()
+    except BaseException:
+        if reporter is not None:
+            reporter.stop(final=False)
+        raise
+    if reporter is not None:
+        reporter.stop()
+    return result
+
+
 def _extract_local(staging: RunStaging, inputs, tag: str, *, workers, options, s3_endpoint_url, partitions,
                    follow_symlinks, per_file_cost, progress, progress_interval):
     """The local engine's pool writes the part files into ``staging.dataset``; (status rows, counters, stats)."""
@@ -191,15 +204,7 @@ def _extract_local(staging: RunStaging, inputs, tag: str, *, workers, options, s
         attempts_dir=str(staging.attempts), tag=tag,
     )  # fmt: skip
     pool = LocalPool(tasks, options, config, workers, counters)
-    reporter = _reporter(counters, inputs, progress, progress_interval)
-    try:
-        written = pool.run()
-    except BaseException:
-        if reporter is not None:
-            reporter.stop(final=False)
-        raise
-    if reporter is not None:
-        reporter.stop()
+    written = _with_progress(_reporter(counters, inputs, progress, progress_interval), pool.run)
     return written, counters, pool.stats
 
 
@@ -219,15 +224,7 @@ def _extract_spark(spark, staging: RunStaging, inputs, tag: str, *, options, s3_
     status_rows = ids.mapInArrow(writer, spark_schema(WRITTEN_SCHEMA))
     reporter = _reporter(counters, inputs, progress, progress_interval)
     sc.setJobDescription(f"binfeat extract {run_id}")
-    try:
-        written = status_rows.toArrow()
-    except BaseException:
-        if reporter is not None:
-            reporter.stop(final=False)
-        raise
-    if reporter is not None:
-        reporter.stop()
-    return written, counters
+    return _with_progress(reporter, status_rows.toArrow), counters
 
 
 def _check_parts(dataset: Path, expected: set[str]) -> None:

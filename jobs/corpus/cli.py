@@ -14,6 +14,8 @@ import sys
 import threading
 import time
 
+from jobs.arg_types import positive_int, share
+
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 log = logging.getLogger("binfeat.corpus_update")
@@ -26,26 +28,6 @@ class UsageError(Exception):
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):
         raise UsageError(message)
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def _share(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number within [0, 1], got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number within [0, 1], got {text!r}")
-    return value
 
 
 def date_argument(text: str) -> str:
@@ -111,14 +93,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a missing labels feed means no new labels today instead of an error")  # fmt: skip
     p.add_argument("--allow-missing-incoming", action="store_true",
                    help="a missing incoming location means no new files today instead of an error")  # fmt: skip
-    p.add_argument("--max-error-share", type=_share, default=0.1,
+    p.add_argument("--max-error-share", type=share, default=0.1,
                    help="fail when more than this share of extracted rows has status 'error' (default 0.1)")
     p.add_argument("--run-id", default="manual", help="caller's run id (Airflow's run_id), on every log line and row")
     p.add_argument("--master", help="Spark master when not launched by spark-submit (default local[*])")
-    p.add_argument("--partitions", type=_positive_int, help="extraction partitions (default: planned from sizes)")
+    p.add_argument("--partitions", type=positive_int, help="extraction partitions (default: planned from sizes)")
     p.add_argument("--summary-out", help="also write the run summary JSON to this file")
     p.add_argument("--statsd-host", help="send summary metrics to this StatsD host (off when unset)")
-    p.add_argument("--statsd-port", type=_positive_int, default=8125)
+    p.add_argument("--statsd-port", type=positive_int, default=8125)
     p.add_argument("--statsd-prefix", default="binfeat.corpus")
     return p
 
@@ -141,7 +123,7 @@ def build_maintain_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="binfeat corpus maintain",
                 description="Expire old dates and snapshots, remove orphan files, compact past partitions.")
     add_store_arguments(p)
-    p.add_argument("--keep-days", type=_positive_int, default=DEFAULTS["keep_days"],
+    p.add_argument("--keep-days", type=positive_int, default=DEFAULTS["keep_days"],
                    help="keep the tags (dates) and snapshots of this many days (default %(default)s)")  # fmt: skip
     p.add_argument("--orphan-age-hours", type=float, default=DEFAULTS["orphan_age_hours"],
                    help="remove unreferenced files older than this "

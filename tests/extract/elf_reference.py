@@ -16,6 +16,8 @@ from elftools.elf.dynamic import DynamicSegment
 from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
 
+from extract.groups.elf.linking import INTERPRETERS  # the group's declared vocabulary (a constant)
+
 NAME_CAP, PATH_CAP, MAX_SYMBOLS = 256, 1024, 10_000
 
 
@@ -229,15 +231,6 @@ SEGMENT_TYPES = (0, 1, 2, 3, 4, 5, 6, 7, 0x6474E550, 0x6474E551, 0x6474E552, 0x6
 SECTION_FLAGS = ((0x1, "WRITE"), (0x2, "ALLOC"), (0x4, "EXECINSTR"), (0x10, "MERGE"), (0x20, "STRINGS"),
                  (0x40, "INFO_LINK"), (0x80, "LINK_ORDER"), (0x100, "OS_NONCONFORMING"), (0x200, "GROUP"),
                  (0x400, "TLS"), (0x800, "COMPRESSED"))
-INTERPRETERS = (
-    "/lib64/ld-linux-x86-64.so.2", "/lib/ld-linux.so.2", "/lib/ld-linux-aarch64.so.1",
-    "/lib/ld-linux-armhf.so.3", "/lib/ld-linux.so.3", "/lib64/ld64.so.1", "/lib64/ld64.so.2",
-    "/lib/ld64.so.1", "/lib/ld.so.1", "/lib/ld-linux-riscv64-lp64d.so.1",
-    "/lib64/ld-linux-loongarch-lp64d.so.1", "/lib/ld-musl-x86_64.so.1", "/lib/ld-musl-aarch64.so.1",
-    "/lib/ld-musl-i386.so.1", "/lib/ld-musl-armhf.so.1", "/system/bin/linker",
-    "/system/bin/linker64", "/libexec/ld-elf.so.1", "/usr/libexec/ld.so", "/usr/libexec/ld.elf_so",
-    "/usr/lib/ld.so.1", "/lib/ld-uClibc.so.0",
-)
 
 
 def expected_vector(group: str, raw: dict) -> dict[str, float]:
