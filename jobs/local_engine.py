@@ -195,7 +195,12 @@ def _spare(options) -> _Proc | None:
 
 
 class LocalPool:
-    """Runs a run's tasks on ``workers`` processes; see the module's docstring for the rules."""
+    """Runs a run's tasks on ``workers`` processes; see the module's docstring for the rules.
+
+    ``config`` is what each process's tasks share, a picklable object whose ``runner(options)``
+    makes the function a task runs in the process: :class:`jobs.local_worker.WorkerConfig` for
+    ``binfeat extract``, :class:`jobs.corpus.local_night.NightWorkerConfig` for a corpus night (with
+    its subclass of this pool, for its replies)."""
 
     def __init__(self, tasks: list[list], options, config, workers: int, counters) -> None:
         self.tasks = tasks
