@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from jobs.input_file import InputFile
-from jobs.local_worker import WorkerConfig, bytes_table, receive, send
+from jobs.local_worker import bytes_table, receive, send
 from jobs.partition import BATCH_BYTES, BATCH_FILES, chunked
 from jobs.planning import DEFAULT_PER_FILE_COST, PlanEntry, plan_inputs
 
@@ -134,7 +134,7 @@ class _Proc:
             return False
         return True
 
-    def configure(self, config: WorkerConfig) -> None:
+    def configure(self, config) -> None:
         self._tell(config)
 
     @property
@@ -195,9 +195,14 @@ def _spare(options) -> _Proc | None:
 
 
 class LocalPool:
-    """Runs a run's tasks on ``workers`` processes; see the module's docstring for the rules."""
+    """Runs a run's tasks on ``workers`` processes; see the module's docstring for the rules.
 
-    def __init__(self, tasks: list[list[PlanEntry]], options, config: WorkerConfig, workers: int, counters) -> None:
+    ``config`` is what each process's tasks share, a picklable object whose ``runner(options)``
+    makes the function a task runs in the process: :class:`jobs.local_worker.WorkerConfig` for
+    ``binfeat extract``, :class:`jobs.corpus.local_night.NightWorkerConfig` for a corpus night (with
+    its subclass of this pool, for its replies)."""
+
+    def __init__(self, tasks: list[list], options, config, workers: int, counters) -> None:
         self.tasks = tasks
         self.options = options
         self.config = config
@@ -214,9 +219,7 @@ class LocalPool:
         self._start_failures = 0  # processes in a row that died before they were ready
 
     def run(self) -> pa.Table:
-        """All tasks' status rows (part, row order); every part file is in the dataset folder."""
-        from jobs.part_writer import WRITTEN_SCHEMA
-
+        """All tasks' status rows (:meth:`_result`); every part file is in the dataset folder."""
         try:
             for _ in range(self.workers):
                 self._start()
@@ -235,7 +238,13 @@ class LocalPool:
             for proc in self._procs:
                 proc.kill()
             self._sel.close()
-        table = pa.concat_tables(self._status, promote_options="none") if self._status else None
+        return self._result(self._status)
+
+    def _result(self, status: list[pa.Table]) -> pa.Table:
+        """The extraction's status rows in (part, row) order (a subclass's replies may differ)."""
+        from jobs.part_writer import WRITTEN_SCHEMA
+
+        table = pa.concat_tables(status, promote_options="none") if status else None
         if table is None:  # no task (no input): never reached from jobs.run
             table = pa.Table.from_batches([], WRITTEN_SCHEMA)
         return table.sort_by([("part", "ascending"), ("row", "ascending")])
@@ -302,7 +311,8 @@ class LocalPool:
             self._next(self._start())
 
     def _give_up(self, task: int, message: str) -> None:
-        """Error rows for every file of ``task``, written as its part file by this process."""
+        """Error rows for every file of ``task``, written as its part file by this process (a
+        subclass whose tasks are not extract's may fail the run instead)."""
         from jobs.part_writer import WRITTEN_SCHEMA, PartitionWriter
         from jobs.partition import PartitionExtractor
         from jobs.spark_types import contract_schema

@@ -28,6 +28,7 @@ import pickle
 import signal
 import struct
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -52,6 +53,25 @@ class WorkerConfig:
     dataset_dir: str
     attempts_dir: str
     tag: str
+
+    def runner(self, options) -> Callable[[int, list], dict]:
+        """The function that runs one task in this process: ``(partition id, plan entries)`` in, the
+        reply out. Any config the pool sends has this method (the corpus night's writes into its
+        warehouse instead: :class:`jobs.corpus.local_night.NightWorkerConfig`)."""
+        plan = _Plan()
+        extractor = PartitionExtractor(
+            plan=plan, options=options, s3_endpoint_url=self.s3_endpoint_url, follow_symlinks=self.follow_symlinks,
+            with_label=self.with_label, out_schema=contract_schema(self.with_label),
+        )  # fmt: skip
+        writer = PartitionWriter(extractor, self.dataset_dir, self.attempts_dir, self.tag)
+
+        def run(pid: int, entries: list) -> dict:
+            plan.value = {pid: entries}
+            extractor.acc_mismatch = mismatch = _Count()
+            status = pa.Table.from_batches(list(writer.write(pid)), WRITTEN_SCHEMA)
+            return {"status": table_bytes(status), "mismatch": mismatch.value}
+
+        return run
 
 
 def send(fd: int, obj: object) -> None:
@@ -132,31 +152,18 @@ def _die_with_parent(parent: int) -> None:
         os._exit(0)
 
 
-def serve(options, config: WorkerConfig, tasks_fd: int, replies_fd: int) -> None:
-    """Run tasks until the input ends."""
-    plan = _Plan()
-    extractor = PartitionExtractor(
-        plan=plan,
-        options=options,
-        s3_endpoint_url=config.s3_endpoint_url,
-        follow_symlinks=config.follow_symlinks,
-        with_label=config.with_label,
-        out_schema=contract_schema(config.with_label),
-    )
-    writer = PartitionWriter(extractor, config.dataset_dir, config.attempts_dir, config.tag)
+def serve(options, config, tasks_fd: int, replies_fd: int) -> None:
+    """Run tasks until the input ends (``config.runner``: what a task does)."""
+    run = config.runner(options)
     while True:
         task = receive(tasks_fd)
         if task is None:
             return
         pid, entries = task
-        plan.value = {pid: entries}
-        extractor.acc_mismatch = mismatch = _Count()
         try:
-            status = pa.Table.from_batches(list(writer.write(pid)), WRITTEN_SCHEMA)
+            reply = {"part": pid, **run(pid, entries)}
         except Exception as exc:  # the driver retries the partition once, then fails the run
             reply = {"part": pid, "failed": internal_error(exc)}
-        else:
-            reply = {"part": pid, "status": table_bytes(status), "mismatch": mismatch.value}
         send(replies_fd, reply)
 
 

@@ -1,6 +1,7 @@
 """``binfeat corpus update | read | maintain``: argument parsers and entry points.
 
-A bad argument gets one line saying what is wrong and exit code 2, before Spark starts; a night
+A bad argument gets one line saying what is wrong and exit code 2, before Spark or the local engine
+starts (the engine options by :func:`jobs.engine.check_engine`, as for ``binfeat extract``); a night
 that fails gets one line and exit code 1 (nothing committed). The parsers import no pyspark, so an
 Airflow operator can validate its arguments with them.
 """
@@ -15,6 +16,8 @@ import threading
 import time
 
 from jobs.arg_types import positive_int, share
+from jobs.engine import ENGINES, LOCAL_MAX_FILES, check_engine
+from jobs.session import under_spark_submit
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -96,7 +99,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-error-share", type=share, default=0.1,
                    help="fail when more than this share of extracted rows has status 'error' (default 0.1)")
     p.add_argument("--run-id", default="manual", help="caller's run id (Airflow's run_id), on every log line and row")
-    p.add_argument("--master", help="Spark master when not launched by spark-submit (default local[*])")
+    p.add_argument("--master", help="Spark master when not launched by spark-submit (default local[*]); "
+                   "implies the Spark engine")  # fmt: skip
+    p.add_argument("--engine", choices=ENGINES, default="auto",
+                   help="local: a pool of processes on this machine, no JVM; spark: Spark; auto (default): Spark "
+                   f"when --master is given or under spark-submit, else local up to {LOCAL_MAX_FILES:,} incoming "
+                   "files and 1 GiB, Spark above (the rule of binfeat extract)")  # fmt: skip
+    p.add_argument("--workers", type=positive_int, metavar="N",
+                   help="the local engine's worker processes (default: up to one per core, as many as the new "
+                   "files pay for); when auto picks Spark, its master is local[N]")  # fmt: skip
     p.add_argument("--partitions", type=positive_int, help="extraction partitions (default: planned from sizes)")
     p.add_argument("--summary-out", help="also write the run summary JSON to this file")
     p.add_argument("--statsd-host", help="send summary metrics to this StatsD host (off when unset)")
@@ -197,6 +208,7 @@ def update_main(argv: list[str]) -> int:
     prog = "binfeat corpus update"
     try:
         args = build_parser().parse_args(argv)
+        check_engine(args.engine, master=args.master, workers=args.workers, submitted=under_spark_submit())
         store_config(args)
         from jobs.corpus.extraction import InputError, check_spec
 

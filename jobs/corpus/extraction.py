@@ -34,7 +34,8 @@ from jobs.s3 import fetch, is_s3, s3_client, split_s3
 
 __all__ = [
     "CONTRACT_PLUGIN_ENV", "Contract", "InputError", "InputFile", "WarehouseWriter", "check_spec", "fetch",
-    "io_properties", "is_s3", "list_inputs", "load_contract", "s3_client", "split_s3", "write_night_files",
+    "io_properties", "is_s3", "list_inputs", "load_contract", "night_files", "plan_night", "s3_client", "split_s3",
+    "write_night_files",
 ]  # fmt: skip
 
 # A contract plugin: "module:callable" taking extract's Contract and returning the one the store
@@ -252,6 +253,38 @@ class NightFiles:
     rows: pa.Table  # RESULT_SCHEMA rows of kind "row"
 
 
+def plan_night(
+    todo: list[tuple[str, int, str, str]], *, cores: int, partitions: int | None = None
+) -> tuple[list[list[tuple]], list[list[tuple[str, str]]]]:
+    """Either engine's partitions of ``todo`` (path, size, expected sha256, ingest date): the
+    extractor's plan entries and, aligned with them, the (sha256, ingest date) each row must have."""
+    sizes = [t[1] for t in todo]
+    target = None
+    if partitions:
+        total = sum(sizes) + DEFAULT_PER_FILE_COST * len(sizes)
+        target = max(1, -(-total // partitions))
+    idx_plan = plan_partitions(sizes, cores=cores, target_bytes=target)
+    plan = [[(todo[i][0], todo[i][1], None, todo[i][2], None) for i in part] for part in idx_plan]
+    expected = [[(todo[i][2], todo[i][3]) for i in part] for part in idx_plan]
+    return plan, expected
+
+
+def night_files(result: pa.Table) -> NightFiles:
+    """The files and status rows of either engine's RESULT_SCHEMA rows."""
+    import pyarrow.compute as pc
+
+    file_rows = result.filter(pc.equal(result.column("kind"), "file"))
+    files = sorted(
+        zip(
+            file_rows.column("file").to_pylist(),
+            file_rows.column("file_rows").to_pylist(),
+            file_rows.column("file_bytes").to_pylist(),
+            strict=True,
+        )
+    )
+    return NightFiles(files, result.filter(pc.equal(result.column("kind"), "row")))
+
+
 def write_night_files(
     spark,
     todo: list[tuple[str, int, str, str]],
@@ -270,14 +303,7 @@ def write_night_files(
         return NightFiles([], RESULT_SCHEMA.empty_table())
     from jobs.session import default_parallelism
 
-    sizes = [t[1] for t in todo]
-    target = None
-    if partitions:
-        total = sum(sizes) + DEFAULT_PER_FILE_COST * len(sizes)
-        target = max(1, -(-total // partitions))
-    idx_plan = plan_partitions(sizes, cores=default_parallelism(spark), target_bytes=target)
-    plan = [[(todo[i][0], todo[i][1], None, todo[i][2], None) for i in part] for part in idx_plan]
-    expected = [[(todo[i][2], todo[i][3]) for i in part] for part in idx_plan]
+    plan, expected = plan_night(todo, cores=default_parallelism(spark), partitions=partitions)
     import extract
 
     fn = WarehouseWriter(
@@ -300,16 +326,4 @@ def write_night_files(
     from pyspark.sql.pandas.types import from_arrow_schema
 
     ids = spark.range(0, len(plan), 1, numPartitions=len(plan))
-    result = ids.mapInArrow(fn, from_arrow_schema(RESULT_SCHEMA)).toArrow()
-    import pyarrow.compute as pc
-
-    file_rows = result.filter(pc.equal(result.column("kind"), "file"))
-    files = sorted(
-        zip(
-            file_rows.column("file").to_pylist(),
-            file_rows.column("file_rows").to_pylist(),
-            file_rows.column("file_bytes").to_pylist(),
-            strict=True,
-        )
-    )
-    return NightFiles(files, result.filter(pc.equal(result.column("kind"), "row")))
+    return night_files(ids.mapInArrow(fn, from_arrow_schema(RESULT_SCHEMA)).toArrow())

@@ -1,4 +1,5 @@
-"""A night's candidates: the day's inputs with their sha256, hashed on the executors.
+"""A night's candidates: the day's inputs with their sha256, hashed on the executors (or, on the
+local engine, in threads of the driver).
 
 A manifest's sha256 is trusted (lower-cased); other files are hashed where they are read (local
 file or S3 object), so the driver never reads the corpus and already-known files are skipped
@@ -57,18 +58,35 @@ def _hash_partition(paths, s3_endpoint_url: str | None = None):
         yield path, digest, why
 
 
-def hash_inputs(spark, inputs: list, s3_endpoint_url: str | None, date: str):
-    """(candidates, sorted (path, why) of inputs that cannot be read)."""
+def _hash_on_spark(spark, todo: list[str], s3_endpoint_url: str | None):
+    # a few slices per core, and no slice over ~5,000 paths (Spark warns of tasks over 1 MB)
+    slices = max(1, min(len(todo), max(spark.sparkContext.defaultParallelism * 3, -(-len(todo) // 5000))))
+    fn = functools.partial(_hash_partition, s3_endpoint_url=s3_endpoint_url)
+    return spark.sparkContext.parallelize(todo, slices).mapPartitions(fn).collect()
+
+
+def _hash_here(todo: list[str], s3_endpoint_url: str | None, threads: int):
+    """The local engine's hashing: threads of this process, not pool processes. Why: SHA-256 and
+    file reads release the GIL, so threads use every core, and a pool process would cost about a
+    second of start-up for what takes milliseconds per file (a re-run night then starts no process)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=max(1, min(threads, len(todo))), thread_name_prefix="binfeat-hash") as ex:
+        return list(ex.map(lambda path: next(_hash_partition([path], s3_endpoint_url)), todo))
+
+
+def hash_inputs(spark, inputs: list, s3_endpoint_url: str | None, date: str, *, threads: int = 2):
+    """(candidates, sorted (path, why) of inputs that cannot be read); hashed on Spark's executors,
+    or with ``threads`` threads here when ``spark`` is None (the local engine)."""
     unreadable = [(f.path, f.error) for f in inputs if f.error]
     readable = [f for f in inputs if not f.error]
     given = {f.path: f.sha256.lower() for f in readable if f.sha256 and len(f.sha256) == 64}
     todo = [f.path for f in readable if f.path not in given]
     hashed: dict[str, str] = {}
     if todo:
-        # a few slices per core, and no slice over ~5,000 paths (Spark warns of tasks over 1 MB)
-        slices = max(1, min(len(todo), max(spark.sparkContext.defaultParallelism * 3, -(-len(todo) // 5000))))
-        fn = functools.partial(_hash_partition, s3_endpoint_url=s3_endpoint_url)
-        for path, digest, why in spark.sparkContext.parallelize(todo, slices).mapPartitions(fn).collect():
+        results = _hash_here(todo, s3_endpoint_url, threads) if spark is None else _hash_on_spark(
+            spark, todo, s3_endpoint_url)  # fmt: skip
+        for path, digest, why in results:
             if digest is None:
                 unreadable.append((path, why))
             else:

@@ -1,12 +1,15 @@
 """One night of ``binfeat corpus update``: the day's new samples appended, labels upserted, D tagged.
 
 1. read the labels feed and check the store and the contract (before Spark starts extracting);
-2. list the day's inputs (folder, manifest or ``s3://``) and hash them on the executors;
+2. list the day's inputs (folder, manifest or ``s3://``), choose the engine (:mod:`jobs.engine`'s
+   rule, as ``binfeat extract``: the local process pool for a small day, else Spark) and hash them on
+   the executors (on the local engine: in threads of this process);
 3. anti-join on (sha256, feature_version) against the table's current snapshot, reading those two
    columns only (:mod:`jobs.corpus.antijoin`); after a feature-version bump also find the samples
    without a row of the new version, to re-extract each once;
 4. extract on the executors, which write Parquet straight into the warehouse
-   (:mod:`jobs.corpus.extraction`); no existing data file is touched;
+   (:mod:`jobs.corpus.extraction`; on the local engine the same writer in the local pool,
+   :mod:`jobs.corpus.local_night`, started only when a file is new); no existing data file is touched;
 5. check the error share; upsert the labels and tag them (:mod:`jobs.corpus.labels`);
 6. commit the new files, D's tag and D's record in one commit (:mod:`jobs.corpus.commit`).
 
@@ -40,6 +43,8 @@ class Summary:
     date: str
     store: str
     feature_version: str = ""
+    engine: str = ""  # "local" or "spark"
+    workers: int | None = None  # the local engine's pool size (None on Spark)
     files: dict[str, int] = field(default_factory=dict)
     bytes: dict[str, int] = field(default_factory=dict)
     status: dict[str, int] = field(default_factory=dict)
@@ -97,15 +102,23 @@ def _discover(args: argparse.Namespace) -> list:
 def run_night(args: argparse.Namespace, *, spark=None, before_commit=None) -> dict[str, Any]:
     """Run D's night; returns the summary. Raises on any failed check (nothing committed then).
 
-    ``spark`` reuses a session (tests, the benchmark); ``before_commit(attempt)`` is called right
-    before each commit attempt of the features table (the concurrency test's rendezvous).
+    ``spark`` reuses a session (tests, the benchmark; the night then runs on Spark);
+    ``before_commit(attempt)`` is called right before each commit attempt of the features table (the
+    concurrency test's rendezvous). ``args.engine``/``args.workers`` choose the engine as
+    :func:`jobs.engine.choose_engine` does for ``binfeat extract``.
     """
+    from jobs.engine import check_engine, choose_engine, default_workers
+    from jobs.session import under_spark_submit
+
     from jobs.corpus.catalog import open_tables
     from jobs.corpus.extraction import load_contract
     from jobs.corpus.schema import check_evolution, features_schema, vector_properties
     from jobs.corpus.tags import COMPLETE_VERSION, check_date
 
     t0 = time.monotonic()
+    engine, workers = getattr(args, "engine", "auto"), getattr(args, "workers", None)
+    submitted = under_spark_submit()
+    check_engine(engine, master=args.master, workers=workers, spark_given=spark is not None, submitted=submitted)
     date = check_date(args.date)
     if not 0.0 <= args.max_error_share <= 1.0:
         raise ValueError(f"--max-error-share must be within [0, 1], got {args.max_error_share}")
@@ -120,16 +133,22 @@ def run_night(args: argparse.Namespace, *, spark=None, before_commit=None) -> di
         log.info("feature version %s adds column(s) %s: the table's schema evolves by name", version, ", ".join(added))
     feed = _read_feed(args, summary)
     incoming = _discover(args)
-    log.info("corpus update %s: %d incoming, %s, feature_version=%s", date, len(incoming), cfg.describe(), version)
+    summary.engine = choose_engine(engine, n_files=len(incoming), n_bytes=sum(f.size for f in incoming),
+                                   master=args.master, spark_given=spark is not None, submitted=submitted)  # fmt: skip
+    log.info("corpus update %s: %d incoming, %s, feature_version=%s, %s engine", date, len(incoming), cfg.describe(),
+             version, summary.engine)  # fmt: skip
     t = summary.mark("prepare", t0)
 
-    own = spark is None
-    if own:
+    own = spark is None and summary.engine == "spark"
+    if summary.engine == "local":
+        summary.workers = workers or default_workers()  # at most: the pool takes what the new files pay for
+    elif own:
         from jobs.session import spark_session
 
-        spark = spark_session(master=args.master, app_name=f"binfeat-corpus-update-{date}", coordinator_jvm=True)
+        master = args.master or (f"local[{workers}]" if workers else None)  # auto chose Spark: as many processes
+        spark = spark_session(master=master, app_name=f"binfeat-corpus-update-{date}", coordinator_jvm=True)
         spark.sparkContext.setJobGroup(f"binfeat-{args.run_id}", f"binfeat corpus update {date} run {args.run_id}")
-    t = summary.mark("spark_start", t)
+        t = summary.mark("spark_start", t)
     night = _Night(args, spark, tables, contract, schema, feed, incoming, summary, before_commit,
                    vector_properties(version, contract.layout), COMPLETE_VERSION)  # fmt: skip
     try:
@@ -159,13 +178,12 @@ class _Night:
 def _run(night: _Night, t0: float, t: float) -> dict[str, Any]:
     from jobs.corpus.antijoin import split_candidates
     from jobs.corpus.commit import publish_features
-    from jobs.corpus.extraction import io_properties, write_night_files
     from jobs.corpus.hashing import hash_inputs, unique_by_sha
     from jobs.corpus.labels import apply_labels, keys_as_of
 
     args, spark, tables, summary, incoming = night.args, night.spark, night.tables, night.summary, night.incoming
     date, version = summary.date, summary.feature_version
-    candidates, unreadable = hash_inputs(spark, incoming, args.s3_endpoint_url, date)
+    candidates, unreadable = hash_inputs(spark, incoming, args.s3_endpoint_url, date, threads=summary.workers or 1)
     unique = unique_by_sha(candidates)
     summary.files.update(discovered=len(incoming), unreadable=len(unreadable),
                          duplicates_in_day=len(candidates) - len(unique))  # fmt: skip
@@ -191,13 +209,7 @@ def _run(night: _Night, t0: float, t: float) -> dict[str, Any]:
     )  # fmt: skip
     t = summary.mark("anti_join", t)
 
-    night_id = uuid.uuid4().hex[:12]
-    written = write_night_files(
-        spark, [(c.path, c.size, c.sha256, c.ingest_date) for c in todo], contract=night.contract, schema=night.schema,
-        data_location=tables.features.location().rstrip("/") + "/data", io_props=io_properties(tables.features),
-        run_id=args.run_id, file_prefix=f"{date}-{night_id}", s3_endpoint_url=args.s3_endpoint_url,
-        partitions=args.partitions,
-    )  # fmt: skip
+    written = _write(night, [(c.path, c.size, c.sha256, c.ingest_date) for c in todo])
     t = summary.mark("extract", t)
     committing = False
     try:
@@ -251,6 +263,25 @@ def _run(night: _Night, t0: float, t: float) -> dict[str, Any]:
         sent = send_summary(out, args.statsd_host, args.statsd_port, args.statsd_prefix)
         log.info("sent %d StatsD metrics to %s:%s", sent, args.statsd_host, args.statsd_port)
     return out
+
+
+def _write(night: _Night, todo: list[tuple[str, int, str, str]]):
+    """Extract ``todo`` into the warehouse on the night's engine (the local pool starts only for a file)."""
+    from jobs.corpus.extraction import io_properties, write_night_files
+
+    args, features = night.args, night.tables.features
+    kw = dict(schema=night.schema, data_location=features.location().rstrip("/") + "/data",
+              io_props=io_properties(features), run_id=args.run_id,
+              file_prefix=f"{night.summary.date}-{uuid.uuid4().hex[:12]}", s3_endpoint_url=args.s3_endpoint_url,
+              partitions=args.partitions)  # fmt: skip
+    if night.spark is not None:
+        return write_night_files(night.spark, todo, contract=night.contract, **kw)
+    from jobs.corpus.local_night import write_night_files_local
+    from jobs.local_engine import pool_size
+
+    workers = getattr(args, "workers", None) or pool_size(len(todo), sum(t[1] for t in todo), night.summary.workers)
+    night.summary.workers = workers if todo else 0
+    return write_night_files_local(todo, workers=workers, transform=night.contract.transform, **kw)
 
 
 def _tally(rows, summary: Summary) -> set[str]:

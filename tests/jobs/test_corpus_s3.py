@@ -3,13 +3,15 @@
 The catalog is configured the way pyiceberg configures one (PYICEBERG_CATALOG__PROD__* variables:
 a SQL catalog on SQLite, warehouse ``s3://binfeat-wh/corpus``, the endpoint); the day's files and
 labels feed are S3 prefixes too. The job runs as spark-submit runs it (its own interpreter and
-JVM) with the AWS keys only in its environment, and none of them may show in its output.
+JVM), and once more on the local engine (hashing and the pool's writes on S3), with the AWS keys
+only in its environment, and none of them may show in its output.
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import urllib.request
 
 import boto3
 import pytest
@@ -34,10 +36,13 @@ def moto(monkeypatch):
     try:
         yield endpoint, creds
     finally:
+        # moto keeps its buckets in this process, whichever server serves them: empty them for the next test
+        urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"), timeout=30).close()
         server.stop()
 
 
-def test_named_catalog_with_an_s3_warehouse(moto, tmp_path, monkeypatch):
+@pytest.mark.parametrize("engine", [["--master", "local[2]"], ["--engine", "local"]], ids=["spark", "local"])
+def test_named_catalog_with_an_s3_warehouse(engine, moto, tmp_path, monkeypatch):
     from jobs.corpus.catalog import StoreConfig, open_tables
     from jobs.corpus.maintenance import maintain_store
     from jobs.corpus.read import plan_as_of, read_as_of
@@ -60,14 +65,20 @@ def test_named_catalog_with_an_s3_warehouse(moto, tmp_path, monkeypatch):
     }
     for k, v in catalog.items():
         monkeypatch.setenv(k, v)
+    import pyiceberg.catalog
+    from pyiceberg.utils.config import Config
+
+    # pyiceberg reads its environment once, at import: this test's catalog, not an earlier case's
+    monkeypatch.setattr(pyiceberg.catalog, "_ENV_CONFIG", Config())
     proc = subprocess.run(
         [sys.executable, "-m", "jobs.corpus_update", "--date", DAY1, "--catalog", "prod",
          "--incoming", f"s3://binfeat-in/incoming/{DAY1}/", "--labels", f"s3://binfeat-in/labels/{DAY1}/",
-         "--s3-endpoint-url", endpoint, "--master", "local[2]", "--run-id", "s3-test"],
+         "--s3-endpoint-url", endpoint, *engine, "--run-id", "s3-test"],
         cwd=REPO, env=child_env(PYTHONPATH=str(REPO), **creds, **catalog), capture_output=True, text=True, timeout=1500,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-5000:]
     assert SECRET not in proc.stdout + proc.stderr
+    assert f"{'local' if '--engine' in engine else 'spark'} engine" in proc.stderr  # the night's log line
     exp = split.expected[DAY1]
     info = describe_date(DAY1, catalog="prod")
     assert info["rows"] == exp["rows"] and info["labelled_rows"] == exp["labelled"]
