@@ -30,15 +30,21 @@ def moto(monkeypatch):
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     endpoint = f"http://127.0.0.1:{port}"
+    # moto keeps its buckets in this process, whichever server serves them: start from none (another
+    # module's test may have left a file under the same bucket and day) and leave none behind
+    _reset_moto(endpoint)
     creds = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": SECRET, "AWS_DEFAULT_REGION": "us-east-1"}
     for k, v in creds.items():
         monkeypatch.setenv(k, v)
     try:
         yield endpoint, creds
     finally:
-        # moto keeps its buckets in this process, whichever server serves them: empty them for the next test
-        urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"), timeout=30).close()
+        _reset_moto(endpoint)
         server.stop()
+
+
+def _reset_moto(endpoint: str) -> None:
+    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"), timeout=30).close()
 
 
 @pytest.mark.parametrize("engine", [["--master", "local[2]"], ["--engine", "local"]], ids=["spark", "local"])
