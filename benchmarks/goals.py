@@ -1,4 +1,4 @@
-"""The speed goals of issues 3 and 4, checked against the stages' figures (``goals_check``) and rendered
+"""The speed goals of issues 3, 4 and 16, checked against the stages' figures (``goals_check``) and rendered
 as the report's "Speed goals" table."""
 
 from __future__ import annotations
@@ -12,6 +12,10 @@ GOALS = {
     "core_trio_mb_s": 400.0,  # byte histogram + byte-entropy histogram + strings
     "spark_scaling": 0.85,  # issue 4 item 9: local[2] >= 85% of 2x single core
     "spark_cpu_ratio": 1.15,  # total CPU <= 1.15x the plain loop
+    "per_file_us": 300.0,  # issue 16: CPU per file beyond the byte kernels, all groups
+    "core_whole_300_mb_s": 300.0,  # issue 16: the whole feature set per core on the full corpus
+    "ember_whole_ratio": 10.0,  # issue 16: x EMBER v2's whole extractor per core, same PE files
+    "startup_s": 0.5,  # issue 16: `binfeat file` on one PE, wall
 }
 SPARK_GOALS = ("spark_scaling_wall", "spark_scaling_cpu", "spark_cpu_ratio")
 
@@ -58,6 +62,7 @@ def check_goals(r: dict[str, Any]) -> dict[str, Any]:
             "(median of per-run ratios, interleaved); digests equal hashlib's",
         },
     }
+    out.update(_per_file_goals(r))
     two = _get(r, "spark", "local[2]", "binfeat")
     if not isinstance(two, dict):
         why = "not measured: " + str(_get(r, "spark", "not_measured") or "the local[2] job did not run")
@@ -86,6 +91,24 @@ def check_goals(r: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _per_file_goals(r: dict[str, Any]) -> dict[str, Any]:
+    """Issue 16's goals: what a file costs beyond the byte work, speed per core, EMBER, start-up."""
+    ratios = [_get(r, "ember_whole", f"ratio_cpu_{s}") for s in ("binfeat", "ember2")]
+    return {
+        "per_file_cpu": _goal(_get(r, "per_file", "beyond_byte_work_us_per_file"), GOALS["per_file_us"], False,
+                              "CPU µs per file beyond the byte work (scan kernels, md5, sha256), all groups",
+                              "extract_batch on the corpus; extractor + parser worker"),
+        "core_whole_300": _goal(_get(r, "whole", "one_core", "mb_per_s_cpu"), GOALS["core_whole_300_mb_s"], True,
+                                "whole feature set, one core, MB/s (issue 16)",
+                                "CPU time of extractor + parser worker"),
+        "ember_whole": _goal(None if None in ratios else min(ratios), GOALS["ember_whole_ratio"], True,
+                             "x EMBER v2's whole extractor per core (the lower of the two schemes)",
+                             "CPU, same PE files in memory, interleaved; needs --ember-source"),
+        "startup_file": _goal(_get(r, "startup", "binfeat file", "wall_s"), GOALS["startup_s"], False,
+                              "`binfeat file` on one PE, wall s (median)", "fresh processes, warm disk cache"),
+    }
+
+
 def render_goals(g: dict[str, Any]) -> list[str]:
     """The "Speed goals" table."""
     rows = []
@@ -94,6 +117,7 @@ def render_goals(g: dict[str, Any]) -> list[str]:
         target = (("≥ " if d.get("higher_is_better") else "≤ ") + num(goal, 2)) if isinstance(goal, float | int) \
             else str(goal)
         met = d.get("met")
-        rows.append([key, d.get("what", ""), num(d.get("value"), 3 if key.startswith("spark") else 1), target,
+        digits = 3 if key.startswith(("spark", "startup")) else 1
+        rows.append([key, d.get("what", ""), num(d.get("value"), digits), target,
                      "**met**" if met else ("not measured" if met is None else "**not met**"), d.get("basis", "")])
     return [*table(["goal", "what", "measured", "target", "result", "basis"], rows), ""]

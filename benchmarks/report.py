@@ -69,7 +69,7 @@ def _header(r: dict[str, Any]) -> list[str]:
         f"{c.get('files')} files, {num((c.get('bytes') or 0) / 1e6)} MB ({fmts}); largest file "
         f"{num((c.get('largest') or 0) / 1e6, 2)} MB.",
         "",
-        "## Speed goals (issues 3 and 4)",
+        "## Speed goals (issues 3, 4 and 16)",
         "",
         *render_goals(r.get("goals_check", {})),
     ]
