@@ -121,7 +121,15 @@ def main(argv: list[str] | None = None) -> int:
                 results.setdefault(name, []).append(sample)
                 print(f"[{r + 1}/{args.repeat}] {name}: {sample}", file=sys.stderr, flush=True)
             loads.append(os.getloadavg()[0])
-    report = {
+    machine = {"cores": os.cpu_count(), "load_avg_1min": loads, "repeat": args.repeat, "corpus": str(args.corpus)}
+    write_report(results, machine, args.out, "engine")
+    return 0
+
+
+def write_report(results: dict[str, list[dict]], machine: dict, out: Path, stem: str) -> None:
+    """Medians per run kind into ``out/stem.json`` (with every sample) and a table into ``out/stem.md``
+    (also printed)."""
+    report: dict = {
         name: {
             "wall_s_median": statistics.median(s["wall_s"] for s in samples),
             "cpu_s_median": statistics.median(s["cpu_s"] for s in samples),
@@ -129,15 +137,13 @@ def main(argv: list[str] | None = None) -> int:
         }
         for name, samples in results.items()
     }
-    report["_machine"] = {"cores": os.cpu_count(), "load_avg_1min": loads, "repeat": args.repeat,
-                          "corpus": str(args.corpus)}  # fmt: skip
-    (args.out / "engine.json").write_text(json.dumps(report, indent=2) + "\n")
+    report["_machine"] = machine
+    (out / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
     lines = ["| run | wall s (median) | CPU s, whole tree (median) |", "|---|---|---|"]
     for name in results:
         lines.append(f"| {name} | {report[name]['wall_s_median']:.2f} | {report[name]['cpu_s_median']:.2f} |")
-    (args.out / "engine.md").write_text("\n".join(lines) + "\n")
+    (out / f"{stem}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
-    return 0
 
 
 if __name__ == "__main__":

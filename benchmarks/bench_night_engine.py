@@ -12,15 +12,14 @@ Run: ``python -m benchmarks.bench_night_engine --corpus corpus/small --out DIR [
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
-import statistics
 import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.bench_engine import REPO, _become_subreaper, corpus_files, measure
+from benchmarks.bench_engine import REPO, corpus_files, measure, write_report
+from benchmarks.reaping import become_subreaper
 
 DATE = "2026-12-01"
 
@@ -32,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--files", type=int, default=20)
     p.add_argument("--repeat", type=int, default=3)
     args = p.parse_args(argv)
-    _become_subreaper()
+    become_subreaper()
     args.out.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYTHONPATH": str(REPO)}
     results: dict[str, list[dict]] = {}
@@ -61,22 +60,9 @@ def main(argv: list[str] | None = None) -> int:
                         results.setdefault(f"{kind} {engine}", []).append(sample)
                     print(f"[{r}/{args.repeat}] {kind} {engine}: {sample}", file=sys.stderr, flush=True)
             loads.append(os.getloadavg()[0])
-    report: dict = {
-        name: {
-            "wall_s_median": statistics.median(s["wall_s"] for s in samples),
-            "cpu_s_median": statistics.median(s["cpu_s"] for s in samples),
-            "samples": samples,
-        }
-        for name, samples in results.items()
-    }
-    report["_machine"] = {"cores": os.cpu_count(), "load_avg_1min": loads, "repeat": args.repeat,
-                          "files": len(files), "bytes": n_bytes, "corpus": str(args.corpus)}  # fmt: skip
-    (args.out / "night_engine.json").write_text(json.dumps(report, indent=2) + "\n")
-    lines = ["| run | wall s (median) | CPU s, whole tree (median) |", "|---|---|---|"]
-    for name in results:
-        lines.append(f"| {name} | {report[name]['wall_s_median']:.2f} | {report[name]['cpu_s_median']:.2f} |")
-    (args.out / "night_engine.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    machine = {"cores": os.cpu_count(), "load_avg_1min": loads, "repeat": args.repeat, "files": len(files),
+               "bytes": n_bytes, "corpus": str(args.corpus)}  # fmt: skip
+    write_report(results, machine, args.out, "night_engine")
     return 0
 
 
