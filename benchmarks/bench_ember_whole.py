@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -24,26 +24,16 @@ from benchmarks import ember_checkout
 from benchmarks.bench_ember import NO_EMBER_HINT
 from benchmarks.input_files import FileEntry, subset
 from benchmarks.markdown import num, table
-from benchmarks.measure import Sample, fine_cpu, interleave, median_ratio, summarize
+from benchmarks.measure import Sample, interleave, median_ratio, summarize, timed
 from benchmarks.stage import Context, Stage
 
 SCHEMES = ("binfeat", "ember2")
 GOAL_RATIO = 10.0  # issue 16: >= 10x EMBER's whole extractor per core
 
 
-@contextlib.contextmanager
-def _fine_timed(nbytes: int, files: int):
-    """Wall and CPU at nanosecond resolution (this process and its live children: binfeat's parser
-    worker): a pass over the subset takes ~0.1 s of binfeat's CPU, where 10 ms ticks would blur the ratio."""
-    s = Sample(0.0, 0.0, nbytes, files)
-    c0, w0 = fine_cpu(), time.perf_counter()
-    yield s
-    s.cpu_s, s.wall_s = fine_cpu() - c0, time.perf_counter() - w0
-
-
 def _ember_once(ember: Any, bufs: Sequence[bytes]) -> Sample:
     """EMBER's feature_vector over every buffer; a file its code refuses still costs what it spent."""
-    with _fine_timed(sum(len(b) for b in bufs), len(bufs)) as s:
+    with timed(sum(len(b) for b in bufs), len(bufs), fine=True) as s:
         failed = 0
         with contextlib.redirect_stdout(io.StringIO()):  # EMBER's code prints LIEF's failures
             for data in bufs:
@@ -56,15 +46,10 @@ def _ember_once(ember: Any, bufs: Sequence[bytes]) -> Sample:
 
 
 def _binfeat_once(ex: Any, batch: pa.RecordBatch, nbytes: int) -> Sample:
-    with _fine_timed(nbytes, batch.num_rows) as s:
+    with timed(nbytes, batch.num_rows, fine=True) as s:
         out = ex.extract_batch(batch)
-    s.extra["statuses"] = {k: v for k, v in zip(*_counts(out.column("status").to_pylist()), strict=True)}
+    s.extra["statuses"] = dict(sorted(Counter(out.column("status").to_pylist()).items()))
     return s
-
-
-def _counts(values: list[str]) -> tuple[list[str], list[int]]:
-    keys = sorted(set(values))
-    return keys, [values.count(k) for k in keys]
 
 
 def bench_ember_whole(

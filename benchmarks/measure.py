@@ -146,16 +146,21 @@ class Sample:
 
 @contextmanager
 def timed(
-    nbytes: int, files: int, *, tree: bool = True, exclude: Callable[[psutil.Process], bool] | None = None
+    nbytes: int, files: int, *, tree: bool = True, exclude: Callable[[psutil.Process], bool] | None = None,
+    fine: bool = False,
 ) -> Iterator[Sample]:
-    """Measure wall time and CPU (of the whole process tree, or of this process only)."""
+    """Measure wall time and CPU (of the whole process tree, or of this process only; ``fine``: this
+    process and its live children at nanosecond resolution, :func:`fine_cpu`, for passes short
+    enough that 10 ms ticks would blur them)."""
     s = Sample(0.0, 0.0, nbytes, files)
+    tree = tree and not fine
+    cpu = fine_cpu if fine else (lambda: tree_cpu(exclude=exclude)) if tree else time.process_time
     k0 = tree_cpu_by_kind() if tree else {}
-    c0 = tree_cpu(exclude=exclude) if tree else time.process_time()
+    c0 = cpu()
     w0 = time.perf_counter()
     yield s
     s.wall_s = time.perf_counter() - w0
-    s.cpu_s = (tree_cpu(exclude=exclude) if tree else time.process_time()) - c0
+    s.cpu_s = cpu() - c0
     if tree:
         k1 = tree_cpu_by_kind()
         s.extra["cpu_s_by_process"] = {

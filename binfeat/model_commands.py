@@ -13,6 +13,8 @@ import argparse
 import json
 import sys
 
+from jobs.arg_types import conf_pair
+
 EXIT_USAGE = 2
 EXIT_FAILED = 1
 
@@ -82,7 +84,8 @@ def vectorize_main(argv: list[str]) -> int:
     p.add_argument("--master", default=None,
                    help="run on Spark with this master (local[N], spark://HOST:PORT, ...): one task per input "
                    "file, for large inputs; default: convert here, file after file")
-    p.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE", help="extra Spark configuration")
+    p.add_argument("--conf", action="append", default=[], type=conf_pair, metavar="KEY=VALUE",
+                   help="extra Spark configuration")
     args = p.parse_intermixed_args(argv)  # FEATURES is optional: positionals are matched after the options
     from extract.matrix import MatrixError
     from extract.sources import SourceError
@@ -92,7 +95,7 @@ def vectorize_main(argv: list[str]) -> int:
     from jobs.vectorize import check_input, check_store_input, run, run_store
 
     try:
-        conf = dict(_pair(c) for c in args.conf)
+        conf = dict(args.conf)
         source, date = _store_source(args)
         if source is not None and (args.master or conf):
             raise _Usage("--master/--conf are for FEATURES files; the store's corpus is re-vectorised here, "
@@ -116,13 +119,6 @@ def vectorize_main(argv: list[str]) -> int:
         return EXIT_FAILED
     sys.stdout.write(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     return 0
-
-
-def _pair(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key.strip():
-        raise ValueError(f"--conf expects KEY=VALUE, got {text!r}")
-    return key.strip(), value
 
 
 def matrix_main(argv: list[str]) -> int:

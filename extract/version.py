@@ -17,6 +17,7 @@ __version__ = "0.1.0"
 FEATURE_SCHEMA = 3
 
 
+@lru_cache(maxsize=1)
 def parser_version() -> str:
     try:
         from importlib.metadata import version

@@ -27,3 +27,11 @@ def positive_float(text: str) -> float:
 def share(text: str) -> float:
     """A fraction within [0, 1] (NaN is refused: it compares false)."""
     return _number(text, float, lambda v: 0.0 <= v <= 1.0, "a number within [0, 1]")
+
+
+def conf_pair(text: str) -> tuple[str, str]:
+    """``KEY=VALUE`` (a Spark configuration entry): the key stripped, the value as given."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key.strip(), value

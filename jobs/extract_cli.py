@@ -12,7 +12,7 @@ import json
 import sys
 import time
 
-from jobs.arg_types import positive_float, positive_int
+from jobs.arg_types import conf_pair, positive_float, positive_int
 from jobs.engine import ENGINES, LOCAL_MAX_FILES, EngineError, check_engine, choose_engine
 from jobs.inputs import InputError, list_inputs
 from jobs.output import OutputError, check_output
@@ -45,13 +45,6 @@ def _size(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected a size >= 0, got {text!r}")
     return value
-
-
-def _conf_pair(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key.strip():
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    return key.strip(), value
 
 
 def build_parser(prog: str = "binfeat extract") -> argparse.ArgumentParser:
@@ -205,7 +198,7 @@ def build_parser(prog: str = "binfeat extract") -> argparse.ArgumentParser:
     p.add_argument(
         "--conf",
         action="append",
-        type=_conf_pair,
+        type=conf_pair,
         default=[],
         metavar="KEY=VALUE",
         help="extra Spark configuration (repeatable); never put secrets here",
