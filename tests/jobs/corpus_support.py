@@ -149,3 +149,14 @@ def concurrent_child(store: str, date: str, shas: list[str], barrier, results) -
                      "adopted": pub.adopted_rows})  # fmt: skip
     except Exception as exc:  # reported to the test, which asserts on it
         results.put({"date": date, "ok": False, "error": f"{type(exc).__name__}: {exc}"})
+
+
+def run_children(procs: list, results) -> list[dict]:
+    """Start the (spawned) processes, collect one result each from ``results``, check every one exited 0."""
+    for p in procs:
+        p.start()
+    out = [results.get(timeout=300) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    return out

@@ -17,7 +17,7 @@ import pytest
 
 from jobs.corpus.maintenance import referenced
 from jobs.corpus.tags import published_dates
-from tests.jobs.corpus_support import concurrent_child, open_store, sha, synthetic_night
+from tests.jobs.corpus_support import concurrent_child, open_store, run_children, sha, synthetic_night
 
 D1, D2, D3 = "2026-11-20", "2026-11-21", "2026-11-22"
 A, B, C, DD, E, F, G = (sha(x) for x in "abcdefg")
@@ -29,13 +29,7 @@ def _race(store, first: tuple[str, list[str]], second: tuple[str, list[str]]) ->
     results = ctx.Queue()
     procs = [ctx.Process(target=concurrent_child, args=(str(store), d, s, barrier, results))
              for d, s in (first, second)]
-    for p in procs:
-        p.start()
-    out = [results.get(timeout=300) for _ in procs]
-    for p in procs:
-        p.join(timeout=60)
-        assert p.exitcode == 0
-    return sorted(out, key=lambda r: r["date"])
+    return sorted(run_children(procs, results), key=lambda r: r["date"])
 
 
 def _head_keys(tables) -> Counter:

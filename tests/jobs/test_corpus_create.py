@@ -13,7 +13,7 @@ import multiprocessing as mp
 import pytest
 
 from jobs.corpus.catalog import LABELS, StoreConfig, create_or_load, ensure_namespace, open_catalog
-from tests.jobs.corpus_support import open_store
+from tests.jobs.corpus_support import open_store, run_children
 
 
 def test_two_first_opens_at_once_create_each_table_once_and_both_load_it(tmp_path):
@@ -25,12 +25,7 @@ def test_two_first_opens_at_once_create_each_table_once_and_both_load_it(tmp_pat
 
     procs = [ctx.Process(target=open_after_barrier, args=(str(tmp_path / "store"), str(barrier), 2, results))
              for _ in range(2)]
-    for p in procs:
-        p.start()
-    out = [results.get(timeout=300) for _ in procs]
-    for p in procs:
-        p.join(timeout=60)
-        assert p.exitcode == 0
+    out = run_children(procs, results)
     assert all(r["ok"] for r in out), out
     assert out[0]["features"] == out[1]["features"] and out[0]["labels"] == out[1]["labels"]
     assert out[0]["spec"] == ["ingest_date"] and out[0]["key"] == ["sha256"]
