@@ -26,6 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.child_process import installed_env
 from benchmarks.reaping import become_subreaper, reap_descendants
 
 REPO = Path(__file__).resolve().parent.parent
@@ -96,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     become_subreaper()
     args.out.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYTHONPATH": str(REPO)}
+    env = {**installed_env(), "SPARK_LOCAL_IP": "127.0.0.1"}  # commands as a user runs them
     binfeat = [sys.executable, "-m", "binfeat"]
     results: dict[str, list[dict]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-engine-") as tmp:

@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.bench_engine import REPO, corpus_files, measure, write_report
+from benchmarks.child_process import installed_env
 from benchmarks.reaping import become_subreaper
 
 DATE = "2026-12-01"
@@ -33,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     become_subreaper()
     args.out.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "PYTHONPATH": str(REPO)}
+    env = {**installed_env(), "SPARK_LOCAL_IP": "127.0.0.1"}  # commands as a user runs them
     results: dict[str, list[dict]] = {}
     loads = [os.getloadavg()[0]]
     with tempfile.TemporaryDirectory(prefix="bench-night-") as tmp:

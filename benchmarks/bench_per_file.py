@@ -80,7 +80,10 @@ def _probe_extractor(ledger: Ledger, patches: Patches, sent: list[int]) -> list[
     if byte_state is not None:
         wrap(byte_state, "update", "md5/sha256")
     wrap(md5_lanes, "md5_many", "md5/sha256")
-    wrap(isolation.ParserWorker, "share", "ipc: bytes into the shared buffer")
+    # the window's bytes go into the shared buffer file by file (share_one) or, before, at once (share)
+    by_file = "share_one" in isolation.ParserWorker.__dict__
+    for name in ("share_one", "share_start", "share_end") if by_file else ("share",):
+        wrap(isolation.ParserWorker, name, "ipc: bytes into the shared buffer")
     wrap(isolation.ParserWorker, "result", "ipc: replies (read, unpickle)")
     if "submit_many" in isolation.ParserWorker.__dict__:
         submit = isolation.ParserWorker.submit_many

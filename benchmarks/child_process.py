@@ -33,6 +33,15 @@ def repo_env() -> dict[str, str]:
     return env
 
 
+def installed_env() -> dict[str, str]:
+    """:func:`repo_env` with bytecode caching on, as an installed package runs (pip compiles its
+    bytecode at install). Commands timed as a user runs them use it: where ``PYTHONDONTWRITEBYTECODE``
+    is set, every start would compile extract's modules from source (~0.1 s of CPU per process)."""
+    env = repo_env()
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
 def run_json(
     module: str,
     args: Sequence[str],

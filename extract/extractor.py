@@ -204,9 +204,16 @@ class Extractor:
             except Exception as exc:  # the contract: one row per file, never an exception
                 yield self._error_row(p, f"internal: {one_line(exc)}")
 
-    def _read_window(self, plans: list[FilePlan | dict]) -> list[FilePlan]:
-        """Read the window's whole-read files; returns the plans that hold their bytes."""
-        held = []
+    def _read_window(self, plans: list[FilePlan | dict]) -> tuple[list[FilePlan], dict[int, dict]]:
+        """Read the window's whole-read files; returns the plans that hold their bytes and, for those
+        the parser worker is to parse, where it finds them (each copied into the shared buffer right
+        after its read, while still in the CPU's cache)."""
+        worker = None
+        if self.options.isolate and any(isinstance(pl, FilePlan) and pl.structural for pl in plans):
+            worker = self._parser_worker()
+            worker.share_start()
+            worker.spawn()  # it starts (imports LIEF) while this process reads and hashes the window
+        held, where = [], {}
         for plan in plans:
             if isinstance(plan, FilePlan):
                 if plan.content is None and self._files.held(plan):
@@ -216,21 +223,23 @@ class Extractor:
                         plan.content = None
                 if plan.content is not None:
                     held.append(plan)
-        return held
+                    if worker is not None and plan.structural and plan.read_error is None:
+                        where[plan.index] = worker.share_one(plan.content)
+        if worker is not None:
+            worker.share_end()
+        return held, where
 
-    def _requests(self, plans: list[FilePlan | dict], held: list[FilePlan]) -> WindowReplies | None:
-        """The window's parse requests, sent at once for the files whose bytes are held (through the
-        shared buffer); a streamed file's waits until this process has read it."""
+    def _requests(self, plans: list[FilePlan | dict], where: dict[int, dict]) -> WindowReplies | None:
+        """The window's parse requests, sent at once for the files whose bytes are held (``where``: in
+        the shared buffer, or inline); a streamed file's waits until this process has read it."""
         structural = [pl for pl in plans if isinstance(pl, FilePlan) and pl.structural and pl.read_error is None]
         if not structural:
             return None
-        worker = self._parser_worker()
-        worker.spawn()  # it starts (imports LIEF) while this process hashes the window
-        holding = [pl for pl in structural if pl.content is not None]
         requests: dict[int, dict | None] = dict.fromkeys(pl.index for pl in structural)
-        for pl, where in zip(holding, worker.share([pl.content for pl in holding]), strict=True):
-            requests[pl.index] = {"format": pl.format, "size": pl.size, "groups": self._only, **where}
-        return WindowReplies(worker, requests)
+        for pl in structural:
+            if pl.index in where:
+                requests[pl.index] = {"format": pl.format, "size": pl.size, "groups": self._only, **where[pl.index]}
+        return WindowReplies(self._parser_worker(), requests)
 
     def _request(self, plan: FilePlan, whole: bytes | None) -> dict:
         """A parse request carrying the bytes read, or (a streamed file) the path and the identity
@@ -244,8 +253,8 @@ class Extractor:
         for i, plan in enumerate(plans):
             if isinstance(plan, FilePlan):
                 plan.index = i
-        held = self._read_window(plans)
-        replies = self._requests(plans, held) if self.options.isolate else None
+        held, where = self._read_window(plans)
+        replies = self._requests(plans, where) if self.options.isolate else None
         try:  # the md5s side by side (multi-buffer kernel) while the worker parses
             if len(held) > 1:  # one file alone: hashlib in the byte pass (the lanes cannot beat it)
                 from extract.md5_lanes import md5_many

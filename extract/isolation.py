@@ -1,9 +1,10 @@
 """The extractor's side of the parser worker: start it early, submit a window, read the replies with
 a deadline per file, restart on failure.
 
-The bytes of a window's files travel in one shared buffer (a memfd the worker inherits): the
-extractor writes them once after reading them, the worker reads each file's slice with one
-``pread``. Where there is no memfd the bytes travel inline, in the request.
+The bytes of a window's files travel in one shared buffer (a memfd the worker inherits and both
+map, :mod:`extract.shared_window`): the extractor copies them in once after reading them, the worker
+copies each file's slice out. Where there is no memfd, or a window does not fit, the bytes travel
+inline, in the request.
 
 The worker replies a few files per message; a progress channel (:mod:`extract.progress`) says which
 file it is on, so a crash or a hang costs that file's row only (the files before it whose replies were
@@ -30,6 +31,7 @@ import sys
 import time
 
 from extract import progress as progress_channel
+from extract.shared_window import SharedWindow
 from extract.worker import _HEADER, decode, encode, one_line
 
 # Bytes of requests after which a worker loads its compiled kernels: about what numpy's slower
@@ -67,8 +69,8 @@ class ParserWorker:
         self._warm = False  # ... and its compiled kernels
         self._sent_bytes = 0  # of files sent to any of this object's processes (WARM_BYTES)
         self._shared = shared and hasattr(os, "memfd_create")
-        self._shared_fd: int | None = None
-        self._shared_bytes = 0  # the shared buffer's size
+        self._window: SharedWindow | None = None
+        self._shared_fd: int | None = None  # the window buffer's, inherited by the worker
         self._progress_fd: int | None = None
         self._progress: progress_channel.Progress | None = None
         self._pid = -1  # the process that owns the worker and the buffer
@@ -90,19 +92,23 @@ class ParserWorker:
             self._close_fds()
         self._inbox, self._at, self._pending = bytearray(), 0, 0
         self._replies = collections.deque()
-        self._shared_fd, self._shared_bytes = None, 0
+        self._window, self._shared_fd = None, None
         if self._shared:
-            self._shared_fd = os.memfd_create("binfeat-parser-window", os.MFD_CLOEXEC)
+            with contextlib.suppress(OSError):  # no buffer: the bytes travel inline
+                self._window = SharedWindow()
+                self._shared_fd = self._window.fd
         self._progress_fd = progress_channel.create()
         self._progress = None if self._progress_fd is None else progress_channel.Progress(self._progress_fd)
 
     def _close_fds(self) -> None:
         if self._progress is not None:
             self._progress.close()
-        for fd in (self._shared_fd, self._progress_fd):
-            if fd is not None:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
+        if self._window is not None:
+            self._window.close()
+        if self._progress_fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._progress_fd)
+        self._window = None
         self._shared_fd = self._progress_fd = None
         self._progress = None
 
@@ -265,35 +271,29 @@ class ParserWorker:
         if self._pending:
             self.close()
 
-    def share(self, contents: list[bytes | bytearray | memoryview]) -> list[dict]:
-        """Put a window's contents where the worker reads them; returns each one's request fields.
-
-        Overwrites the previous window's (a request left unanswered restarts the worker first). The
-        buffer keeps the pages of the last window (at most about ``WINDOW_BYTES``) for the next one:
-        writing into pages already there costs a copy (~22 µs for a 97 KiB file), into fresh ones
-        twice that.
-        """
+    def share_start(self) -> None:
+        """Begin a window's contents in the shared buffer, overwriting the previous window's (a request
+        left unanswered restarts the worker first: it may still be reading them)."""
         self._own()
         self._drop_unanswered()
-        fd = self._shared_fd
-        if fd is None:
-            return [{"data": c} for c in contents]
-        fields, at = [], 0
-        try:
-            for content in contents:
-                n = len(content)
-                with memoryview(content) as view:
-                    done = 0
-                    while done < n:
-                        done += os.pwrite(fd, view[done:], at + done)
-                fields.append({"shared": (at, n)})
-                at += n
-            if at < self._shared_bytes:  # give back what a larger window took
-                os.ftruncate(fd, at)
-        except OSError:  # no memory for the buffer: this window's bytes travel inline
-            self._shared_bytes = max(self._shared_bytes, at)
-            return [{"data": c} for c in contents]
-        self._shared_bytes = at
+        if self._window is not None:
+            self._window.start()
+
+    def share_one(self, content: bytes | bytearray | memoryview) -> dict:
+        """Put one content where the worker reads it; the request's fields that say where."""
+        span = self._window.append(content) if self._window is not None else None
+        # no buffer, or no room left in it: the bytes travel inline
+        return {"data": bytes(content)} if span is None else {"shared": span}
+
+    def share_end(self) -> None:
+        if self._window is not None:
+            self._window.finish()
+
+    def share(self, contents: list[bytes | bytearray | memoryview]) -> list[dict]:
+        """A whole window's contents at once (see :meth:`share_one`)."""
+        self.share_start()
+        fields = [self.share_one(c) for c in contents]
+        self.share_end()
         return fields
 
     def submit_many(self, requests: list[dict]) -> None:

@@ -10,6 +10,7 @@ parse to every group; the vector layout and the feature version are derived from
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +28,10 @@ STAGES = ("bytes", "structure")
 _NAME = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 SEPARATOR = "__"
 _SAFE_KEPT = re.compile(r"[A-Za-z0-9_]")
-_SAFE_SPACE = frozenset("=[].,/-: ")  # separators in labels: become "_"
+_SAFE_SPACE = "=[].,/-: "  # separators in labels: become "_"
+_SPACE_TO_UNDERSCORE = str.maketrans(dict.fromkeys(_SAFE_SPACE, "_"))
+_ALL_KEPT = re.compile(r"[A-Za-z0-9_]*\Z")
+_UNDERSCORES = re.compile("_+")
 # Names the output contract reserves for identity and provenance columns.
 RESERVED = frozenset(
     {"sha256", "md5", "size", "path", "format", "status", "error", "feature_version",
@@ -52,15 +56,10 @@ def ml_safe(label: str, group: str = "") -> str:
     text = label
     if group and text.startswith(group) and text[len(group):len(group) + 1] in (".", "["):
         text = text[len(group):]
-    out = []
-    for ch in text:
-        if _SAFE_KEPT.match(ch):
-            out.append(ch)
-        elif ch in _SAFE_SPACE:
-            out.append("_")
-        else:
-            out.append(f"_x{ord(ch):02x}_")
-    return re.sub("_+", "_", "".join(out)).strip("_")
+    text = text.translate(_SPACE_TO_UNDERSCORE)
+    if not _ALL_KEPT.match(text):  # rare: characters to spell out one by one
+        text = "".join(ch if _SAFE_KEPT.match(ch) else f"_x{ord(ch):02x}_" for ch in text)
+    return _UNDERSCORES.sub("_", text).strip("_")
 
 
 @dataclass(frozen=True)
@@ -120,7 +119,8 @@ class FeatureGroup:
             problems.append("dim_names must be unique")
         else:
             safe = [ml_safe(d, self.name) for d in self.dim_names]
-            clash = sorted({n for n in safe if safe.count(n) > 1 or not n})
+            seen = Counter(safe)
+            clash = sorted(n for n, k in seen.items() if k > 1 or not n)
             if clash:
                 problems.append(f"dim_names must stay unique and non-empty as ML-safe names; clash: {clash[:3]}")
             object.__setattr__(self, "ml_names", tuple(safe))

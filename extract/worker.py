@@ -17,8 +17,9 @@ Not marshal, though it costs ~35% less to write: it silently turns anything with
 scalar or array in a raw value) into bytes.
 
 A request carries the bytes the extractor read (in the shared buffer the extractor fills for each
-window, or inline), so the parse and the byte-level groups always describe the same contents. A
-file too large for the extractor to hold (it streams it) is read here by path, and its identity
+window, :mod:`extract.shared_window`, or inline), so the parse and the byte-level groups always
+describe the same contents. A file too large for the extractor to hold (it streams it) is read here
+by path, and its identity
 (device, inode, size, modification and change times) is checked against what the extractor saw: a
 file that changed or vanished in between gets a reply that says so, never a dead worker.
 
@@ -46,6 +47,7 @@ import sys
 from typing import BinaryIO
 
 from extract.progress import Progress
+from extract.shared_window import WindowReader
 
 _HEADER = struct.Struct("<Q")
 REPLIES_PER_MESSAGE = 16  # at most this many files' replies in one message
@@ -156,35 +158,34 @@ def _read_path(path: str, identity: Identity | None) -> bytes:
         os.close(fd)
 
 
-def _request_bytes(request: dict, shared_fd: int | None) -> bytes | memoryview:
+def _request_bytes(request: dict, shared: WindowReader | None) -> bytes | memoryview:
     """The file's bytes: from the shared buffer, inline, or (a streamed file) read here by path."""
-    shared = request.get("shared")
-    if shared is not None:
-        if shared_fd is None:
+    span = request.get("shared")
+    if span is not None:
+        if shared is None:
             raise Unreadable("no shared buffer in this parser worker")
-        offset, length = shared
-        data = os.pread(shared_fd, length, offset)
-        if len(data) != length:
-            raise Unreadable("the shared buffer is shorter than the request")
-        return data
+        try:
+            return shared.read(*span)
+        except ValueError as exc:
+            raise Unreadable(str(exc)) from None
     data = request.get("data")
     if data is not None:
         return data
     return _read_path(request["path"], request.get("identity"))
 
 
-def handle_request(request: dict, shared_fd: int | None = None) -> dict:
+def handle_request(request: dict, shared: WindowReader | None = None) -> dict:
     """One file's reply: the parse's raw values and errors, ``unreadable`` when the parser could not
     get the bytes the extractor read, or ``fatal`` when memory ran out (reading included: a file
     larger than the memory cap is an out-of-memory reply, not a dead worker)."""
     try:
-        data = _request_bytes(request, shared_fd)
+        data = _request_bytes(request, shared)
         return structural_raw(request["format"], data, request["size"], request.get("groups"))
     except MemoryError:
         return {"fatal": "out of memory"}
     except Unreadable as exc:
         return {"unreadable": str(exc)}
-    except OSError as exc:  # the shared buffer could not be read
+    except OSError as exc:  # e.g. a streamed file's read
         return {"unreadable": f"the parser could not read its bytes ({exc.strerror or one_line(exc)})"}
 
 
@@ -238,7 +239,8 @@ def _configure(config: dict) -> int:
     return budget_mb
 
 
-def serve(inp: BinaryIO, out: BinaryIO, shared_fd: int | None, progress: Progress | None, budget_mb: int) -> int:
+def serve(inp: BinaryIO, out: BinaryIO, shared: WindowReader | None, progress: Progress | None,
+          budget_mb: int) -> int:
     """Answer messages until the extractor closes the pipe. Without a progress channel every reply
     goes alone (a crash must be blamed from the replies)."""
     done = 0  # files finished since this process started
@@ -259,7 +261,7 @@ def serve(inp: BinaryIO, out: BinaryIO, shared_fd: int | None, progress: Progres
         for i, request in enumerate(message):
             if progress is not None:
                 progress.working(done)
-            replies.append(handle_request(request, shared_fd))
+            replies.append(handle_request(request, shared))
             done += 1
             if progress is not None:
                 progress.finished(done)
@@ -270,8 +272,9 @@ def serve(inp: BinaryIO, out: BinaryIO, shared_fd: int | None, progress: Progres
 
 
 def main() -> int:
-    shared = os.environ.get("BINFEAT_WORKER_SHARED_FD", "")
-    shared_fd = int(shared) if shared else None
+    shared_fd = os.environ.get("BINFEAT_WORKER_SHARED_FD", "")
+    # mapped before the memory cap is set: the map is part of the footprint, not of a parse's budget
+    shared = WindowReader(int(shared_fd)) if shared_fd else None
     tracked = os.environ.get("BINFEAT_WORKER_PROGRESS_FD", "")
     progress = Progress(int(tracked)) if tracked else None
     # The protocol owns the real stdout; anything a library prints goes to stderr instead.
@@ -296,7 +299,7 @@ def main() -> int:
     gc.freeze()
     gc.enable()
     write_message(out, {"ready": True})
-    return serve(inp, out, shared_fd, progress, budget_mb)
+    return serve(inp, out, shared, progress, budget_mb)
 
 
 if __name__ == "__main__":
