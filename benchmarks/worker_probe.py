@@ -1,7 +1,9 @@
 """A parser-worker plugin (``ExtractOptions(worker_preload=("benchmarks.worker_probe",))``) that books
 the worker's time per category for the per-file breakdown (:mod:`benchmarks.bench_per_file`).
 
-Categories: ``parse`` (the format's parse step), ``group:<name>`` (each structural group's compute),
+Categories: ``parse`` (the format's parse step), ``group:<name>`` (each structural group's compute,
+less the byte kernel it calls), ``byte kernels: section histograms`` (the byte-value counts of
+sections and overlays that the entropy features need: byte work, like the extractor's scan),
 ``ipc: ...`` (unpickling requests, pickling replies, reading the bytes out of the shared buffer),
 ``glue`` (the rest of a file's handling), and ``pipe`` (reading and writing the pipes, mostly
 blocked on the extractor: not CPU). Before the worker waits for its next message it writes its
@@ -22,9 +24,10 @@ import types
 from typing import Any
 
 from benchmarks.time_ledger import Ledger
-from extract import parsed
+from extract import entropy, parsed
 
 ENV = "BINFEAT_BENCH_WORKER_LEDGER"
+BYTE_KERNELS = "byte kernels: section histograms"
 LEDGER = Ledger()
 
 
@@ -48,6 +51,8 @@ def install(main: types.ModuleType, path: str) -> None:
     """Wrap the worker's steps (names as ``extract/worker.py`` has them; a missing one is skipped)."""
     for fmt, fn in list(parsed._PARSERS.items()):
         parsed._PARSERS[fmt] = LEDGER.wrap(fn, "parse")
+    if hasattr(entropy, "_counts"):  # every range histogram goes through it (a module-level name)
+        entropy._counts = LEDGER.wrap(entropy._counts, BYTE_KERNELS)
     if hasattr(main, "_structural_groups"):
         original, cache = main._structural_groups, {}
 
