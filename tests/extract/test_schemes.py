@@ -90,3 +90,17 @@ def test_error_rows_follow_the_options_schema():
     rows = extract.error_rows(["a", "b"], ["gone", "gone"], options)
     assert rows.schema.equals(extract.output_schema(options), check_metadata=True)
     assert rows.column("vector").null_count == 2 and rows.column("groups")[0].as_py().endswith("pe_rich")
+
+
+def test_a_scheme_is_built_once_per_name_and_selection():
+    """Options are made per call (a Spark task's extract_batch without options makes the default):
+    the scheme they check is the one already built, not 6,163 dimension names named again."""
+    assert schemes.get() is schemes.get()
+    assert schemes.get("ember2") is schemes.get("ember2")
+    assert schemes.get("binfeat", ["general", "strings"]) is schemes.get("binfeat", ("general", "strings"))
+    assert schemes.get("binfeat", ["general"]) is not schemes.get()
+    assert schemes.get("binfeat", ["general"]).groups == ("general",)
+    with pytest.raises(SchemeError, match="no_such_group"):  # refused each time, never remembered
+        schemes.get("binfeat", ["no_such_group"])
+    with pytest.raises(SchemeError, match="no_such_group"):
+        schemes.get("binfeat", ["no_such_group"])
