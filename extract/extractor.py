@@ -20,7 +20,7 @@ from typing import Any
 import pyarrow as pa
 
 from extract.byte_pass import ByteState
-from extract.file_plans import FilePlan, FilePlanner, read_failure
+from extract.file_plans import FilePlan, FilePlanner, content_views, read_failure
 from extract.file_windows import windows
 from extract.groups import REGISTRY
 from extract.groups.bytelevel import ByteContext
@@ -286,7 +286,7 @@ class Extractor:
         if "path" not in batch.schema.names:
             raise ValueError("extract_batch needs a 'path' column (string)")
         paths = [p if p is not None else "" for p in batch.column("path").to_pylist()]
-        contents = batch.column("content").to_pylist() if "content" in batch.schema.names else None
+        contents = content_views(batch.column("content")) if "content" in batch.schema.names else None
         return self.to_record_batch(self._rows(paths, contents))
 
 

@@ -13,6 +13,8 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import pyarrow as pa
+
 from extract.formats import HEAD_BYTES, detect_format
 from extract.options import ExtractOptions
 from extract.paths import path_bytes
@@ -31,7 +33,7 @@ class FileChanged(OSError):
 @dataclass
 class FilePlan:
     path: str
-    content: bytes | None
+    content: bytes | memoryview | None
     size: int
     format: str
     structural: bool
@@ -40,6 +42,27 @@ class FilePlan:
     read_error: OSError | None = None  # the whole read failed: the file's row says why
     identity: Identity | None = None  # the file as planned (None for a caller's own content)
     skip: str | None = None  # why structural parsing is skipped (too large), for the row
+
+
+def held_bytes(content: bytes | bytearray | memoryview) -> bytes | memoryview:
+    """A caller's content as the file's bytes: bytes as they are, a read-only view (e.g. of an Arrow
+    column's buffer, :func:`content_views`) without a copy, anything a caller could still change (a
+    bytearray, a writable view) copied, so the bytes hashed are the bytes parsed."""
+    if isinstance(content, bytes):
+        return content
+    if isinstance(content, memoryview) and content.readonly and content.c_contiguous:
+        return content if content.format == "B" and content.ndim == 1 else content.cast("B")
+    return bytes(content)
+
+
+def content_views(column: pa.Array | pa.ChunkedArray) -> list[bytes | memoryview | None]:
+    """The values of a batch's ``content`` column as read-only views of its buffers, without the copy
+    ``to_pylist`` makes (the column is most of such a batch); a column of another type than binary
+    as Python values."""
+    if not (pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type)):
+        return column.to_pylist()
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    return [memoryview(v.as_buffer()).cast("B").toreadonly() if v.is_valid else None for chunk in chunks for v in chunk]
 
 
 def read_failure(exc: OSError) -> str:
@@ -61,7 +84,7 @@ class FilePlanner:
     def plan(self, path: str, content: bytes | None) -> FilePlan | str:
         """Size and format of one input, or the error its row gets when it cannot be read at all."""
         if content is not None:
-            data = bytes(content)
+            data = held_bytes(content)
             return self.describe(path, data, len(data), detect_format(data[:HEAD_BYTES]))
         try:
             fd, st = open_regular(path)

@@ -102,6 +102,13 @@ def test_same_bytes_same_row_and_content_equals_path(ex, fixture_files, tmp_path
     contents = [open(p, "rb").read() for p in paths]
     c = extract.extract_batch(pa.record_batch({"path": paths, "content": pa.array(contents, pa.binary())}), FAST)
     assert canonical_rows(c) == canonical_rows(a)
+    # a table's content column in chunks (read as views of its buffers), large_binary, a null content
+    # (that file is read from its path), the same rows
+    half = len(paths) // 2
+    content = pa.chunked_array([pa.array(contents[:half], pa.large_binary()),
+                                pa.array([None, *contents[half + 1:]], pa.large_binary())])
+    d = extract.extract_batch(pa.table({"path": paths, "content": content}), FAST)
+    assert canonical_rows(d) == canonical_rows(a)
 
 
 def test_windows_of_any_shape_give_the_same_rows_and_hashlib_md5s(monkeypatch, fixture_files, tmp_path):
