@@ -13,6 +13,7 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 
 from extract.formats import HEAD_BYTES, detect_format
@@ -59,10 +60,21 @@ def content_views(column: pa.Array | pa.ChunkedArray) -> list[bytes | memoryview
     """The values of a batch's ``content`` column as read-only views of its buffers, without the copy
     ``to_pylist`` makes (the column is most of such a batch); a column of another type than binary
     as Python values."""
-    if not (pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type)):
+    large = pa.types.is_large_binary(column.type)
+    if not (large or pa.types.is_binary(column.type)):
         return column.to_pylist()
-    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
-    return [memoryview(v.as_buffer()).cast("B").toreadonly() if v.is_valid else None for chunk in chunks for v in chunk]
+    views: list[bytes | memoryview | None] = []
+    for chunk in column.chunks if isinstance(column, pa.ChunkedArray) else [column]:
+        _, offsets_buffer, data_buffer = chunk.buffers()
+        n = len(chunk)
+        if n == 0:
+            continue
+        # the value offsets of this chunk (a slice of an array starts at its offset) into one data buffer
+        at = np.frombuffer(offsets_buffer, np.int64 if large else np.int32)[chunk.offset:chunk.offset + n + 1].tolist()
+        data = memoryview(data_buffer if data_buffer is not None else b"").cast("B").toreadonly()
+        valid = chunk.is_valid().to_pylist() if chunk.null_count else [True] * n
+        views += [data[at[i]:at[i + 1]] if valid[i] else None for i in range(n)]
+    return views
 
 
 def read_failure(exc: OSError) -> str:

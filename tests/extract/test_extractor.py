@@ -260,3 +260,20 @@ def test_every_corpus_file_gives_one_row(small_corpus):
         assert status in ("ok", "partial"), (r, err)  # no parser crash, hang or balloon on this corpus
         if r["mutation"] is None and r["kind"] != "malformed":
             assert status == "ok", (r["kind"], r["origin"], err)  # real, undamaged files parse fully
+
+
+@pytest.mark.parametrize("binary", [pa.binary(), pa.large_binary()], ids=["binary", "large_binary"])
+def test_content_views_are_the_column_values_without_a_copy(binary):
+    """extract_batch reads the content column as read-only views of its data buffer: the values of any
+    slice, chunking, null or empty value, byte for byte."""
+    from extract.file_plans import content_views
+
+    values = [b"MZab", None, b"", b"\xff\x00", b"xyz"]
+    a = pa.array(values, binary)
+    columns = [a, a.slice(1), a.slice(2, 2), pa.chunked_array([a.slice(0, 2), a.slice(2)]),
+               pa.chunked_array([], binary), pa.array([None, None], binary), pa.array([b"", b""], binary)]
+    for column in columns:
+        views = content_views(column)
+        assert [None if v is None else bytes(v) for v in views] == column.to_pylist()
+        assert all(v is None or (v.readonly and v.format == "B") for v in views)
+    assert content_views(pa.array(["text"])) == ["text"]  # another type: its Python values, as before
