@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from extract.byte_pass import ByteState
 from extract.file_plans import FilePlan, FilePlanner, content_views, read_failure
-from extract.file_windows import windows
+from extract.file_windows import WINDOW_BYTES, windows
 from extract.groups import REGISTRY
 from extract.groups.bytelevel import ByteContext
 from extract.groups.general import general_fields
@@ -66,7 +66,8 @@ class Extractor:
     def _parser_worker(self) -> ParserWorker:
         if self._worker is None:
             o = self.options
-            limits = {"timeout_s": o.parse_timeout_s, "memory_limit_mb": o.memory_limit_mb, "preload": o.worker_preload}
+            limits = {"timeout_s": o.parse_timeout_s, "memory_limit_mb": o.memory_limit_mb, "preload": o.worker_preload,
+                      "window_bytes": max(WINDOW_BYTES, o.whole_read_bytes)}  # a window, or one file read whole
             self._worker = take_prestarted(**limits) or ParserWorker(**limits)
         return self._worker
 

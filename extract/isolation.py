@@ -31,6 +31,7 @@ import sys
 import time
 
 from extract import progress as progress_channel
+from extract import shared_window
 from extract.shared_window import SharedWindow
 from extract.worker import _HEADER, decode, encode, one_line
 
@@ -55,8 +56,9 @@ class ParserWorker:
     """One long-lived ``python -m extract.worker`` child, restarted after a crash or a time-out."""
 
     def __init__(self, *, timeout_s: float, memory_limit_mb: int, preload: tuple[str, ...] = (),
-                 shared: bool = True) -> None:
+                 shared: bool = True, window_bytes: int = shared_window.SIZE) -> None:
         self.timeout_s = timeout_s
+        self.window_bytes = window_bytes  # the shared buffer's size: the largest window it takes
         self.memory_limit_mb = memory_limit_mb
         self.preload = preload
         self._proc: subprocess.Popen | None = None
@@ -95,7 +97,7 @@ class ParserWorker:
         self._window, self._shared_fd = None, None
         if self._shared:
             with contextlib.suppress(OSError):  # no buffer: the bytes travel inline
-                self._window = SharedWindow()
+                self._window = SharedWindow(self.window_bytes)
                 self._shared_fd = self._window.fd
         self._progress_fd = progress_channel.create()
         self._progress = None if self._progress_fd is None else progress_channel.Progress(self._progress_fd)
@@ -369,11 +371,16 @@ def prestart() -> None:
     atexit.register(_stop_prestarted)
 
 
-def take_prestarted(*, timeout_s: float, memory_limit_mb: int, preload: tuple[str, ...] = ()) -> ParserWorker | None:
-    """The worker :func:`prestart` started in this process, now with these options, or None."""
+def take_prestarted(*, timeout_s: float, memory_limit_mb: int, preload: tuple[str, ...] = (),
+                    window_bytes: int = shared_window.SIZE) -> ParserWorker | None:
+    """The worker :func:`prestart` started in this process, now with these options, or None (also when
+    its shared buffer is smaller than ``window_bytes``: it is stopped)."""
     global _PRESTARTED
     worker, _PRESTARTED = _PRESTARTED, None
     if worker is None or worker._pid != os.getpid() or worker._configured:
+        return None
+    if window_bytes > worker.window_bytes:
+        worker.shutdown()
         return None
     worker.timeout_s, worker.memory_limit_mb, worker.preload = timeout_s, memory_limit_mb, preload
     return worker

@@ -3,13 +3,14 @@
 Why mapped: the extractor copies a window's bytes in once and the worker takes each file's slice
 with one copy, both in user space: ~28 + 24 µs for a 307 KB file, against ~63 + 57 µs through
 ``pwrite``/``pread``, which copy through the kernel page by page (measured on the full sample
-corpus). The memfd has a fixed size, ``SIZE`` (sparse: only the pages a window wrote hold memory),
-so each side maps it once. Pages are allocated with ``fallocate`` before a content is copied into
-them (only pages no window has held yet: it costs ~0.2 µs a page even for held ones): a machine out
-of memory is an error the extractor turns into bytes sent inline, never a ``SIGBUS`` in the middle
-of a copy. Pages written stay for the next window (writing into pages already there costs half as
-much as into fresh ones) unless a window uses less than half of them: then the pages past its end
-are given back (``MADV_REMOVE``), so the buffer holds at most about twice the last window.
+corpus). The memfd has a fixed size (``SIZE``, or the largest file an extractor reads whole when
+that is larger; sparse: only the pages a window wrote hold memory), so each side maps it once.
+Pages are allocated with ``fallocate`` before a content is copied into them (only pages no window
+has held yet: it costs ~0.2 µs a page even for held ones): a machine out of memory is an error the
+extractor turns into bytes sent inline, never a ``SIGBUS`` in the middle of a copy. Pages written
+stay for the next window (writing into pages already there costs half as much as into fresh ones)
+unless a window uses less than half of them: then the pages past its end are given back
+(``MADV_REMOVE``), so the buffer holds at most about twice the last window.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections.abc import Sequence
 
 from extract.file_windows import WINDOW_BYTES
 
-SIZE = WINDOW_BYTES  # a window holds at most this much read whole; a larger one travels inline
+SIZE = WINDOW_BYTES  # the default size: a window holds at most this much read whole (or one larger file)
 
 
 def _page_ceil(n: int) -> int:
@@ -31,11 +32,12 @@ def _page_ceil(n: int) -> int:
 class SharedWindow:
     """The extractor's side: writes a window's contents end to end, returns where each one is."""
 
-    def __init__(self) -> None:
+    def __init__(self, size: int = SIZE) -> None:
+        self.size = size  # address space only: pages hold memory once written
         self.fd = os.memfd_create("binfeat-parser-window", os.MFD_CLOEXEC)
         try:
-            os.ftruncate(self.fd, SIZE)
-            self._map = mmap.mmap(self.fd, SIZE)
+            os.ftruncate(self.fd, size)
+            self._map = mmap.mmap(self.fd, size)
         except BaseException:
             os.close(self.fd)
             raise
@@ -53,7 +55,7 @@ class SharedWindow:
         with memoryview(content) as view, view.cast("B") as flat:
             n = flat.nbytes
             at = self._at
-            if at + n > SIZE:
+            if at + n > self.size:
                 return None
             if at + n > self._held:  # only pages not yet held (fallocate costs ~0.2 µs a page even then)
                 try:

@@ -82,3 +82,41 @@ def test_windows_sent_inline_give_the_same_rows(fixture_files, monkeypatch):
         ex.close()
     assert sum(r["format"] != "unknown" and r["status"] == "ok" for r in shared) >= 10
     assert inline == shared
+
+
+def test_the_buffer_holds_the_largest_file_read_whole(monkeypatch):
+    """A file larger than the default buffer, read whole because the options allow it, still goes
+    through the buffer: the extractor sizes it by whole_read_bytes (address space only)."""
+    from extract import isolation
+
+    big = ExtractOptions(whole_read_bytes=shared_window.SIZE + (16 << 20), fuzzy_hashes=())
+    ex = Extractor(big)
+    try:
+        assert ex._parser_worker().window_bytes == big.whole_read_bytes
+        assert ex._parser_worker()._window.size == big.whole_read_bytes
+    finally:
+        ex.close()
+    default = Extractor(ExtractOptions())
+    try:
+        assert default._parser_worker().window_bytes == shared_window.SIZE
+    finally:
+        default.close()
+    # a prestarted worker whose buffer is too small is not taken
+    isolation.prestart()
+    assert isolation.take_prestarted(timeout_s=30, memory_limit_mb=1024,
+                                     window_bytes=shared_window.SIZE + 1) is None
+    isolation.prestart()
+    taken = isolation.take_prestarted(timeout_s=30, memory_limit_mb=1024, window_bytes=shared_window.SIZE)
+    assert taken is not None
+    taken.shutdown()
+
+
+def test_a_window_larger_than_the_default_is_shared(window):
+    large = SharedWindow(shared_window.SIZE + 4096)
+    try:
+        content = b"\x7fELF" + bytes(shared_window.SIZE)
+        assert large.write([content]) == [(0, len(content))]
+        assert WindowReader(large.fd).read(0, 8) == content[:8]
+    finally:
+        large.close()
+    assert window.write([b"\x7fELF" + bytes(shared_window.SIZE)]) == [None]
