@@ -291,13 +291,6 @@ class ParserWorker:
         if self._window is not None:
             self._window.finish()
 
-    def share(self, contents: list[bytes | bytearray | memoryview]) -> list[dict]:
-        """A whole window's contents at once (see :meth:`share_one`)."""
-        self.share_start()
-        fields = [self.share_one(c) for c in contents]
-        self.share_end()
-        return fields
-
     def submit_many(self, requests: list[dict]) -> None:
         """Send several files' requests in one message; :meth:`result` reads their answers in order."""
         self._own()

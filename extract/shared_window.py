@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import mmap
 import os
-from collections.abc import Sequence
 
 from extract.file_windows import WINDOW_BYTES
 
@@ -70,13 +69,6 @@ class SharedWindow:
     def finish(self) -> None:
         """End the window (the memory of an earlier, much larger one is given back)."""
         self._give_back(self._at)
-
-    def write(self, contents: Sequence[bytes | bytearray | memoryview]) -> list[tuple[int, int] | None]:
-        """A whole window at once: each content's (offset, length), or None for one that did not fit."""
-        self.start()
-        spans = [self.append(c) for c in contents]
-        self.finish()
-        return spans
 
     def _give_back(self, end: int) -> None:
         """Free the pages past ``end`` when this window used less than half of those held."""

@@ -19,6 +19,14 @@ def _allocated(fd: int) -> int:
     return os.fstat(fd).st_blocks * 512
 
 
+def _write(window: SharedWindow, contents: list) -> list:
+    """A whole window at once, as the extractor writes one: each content's span, or None."""
+    window.start()
+    spans = [window.append(c) for c in contents]
+    window.finish()
+    return spans
+
+
 @pytest.fixture
 def window():
     w = SharedWindow()
@@ -28,12 +36,12 @@ def window():
 
 def test_contents_come_out_as_written(window):
     contents = [b"", b"MZ" * 3000, bytearray(range(256)) * 17, memoryview(b"\x7fELF" + bytes(9000))]
-    spans = window.write(contents)
+    spans = _write(window, contents)
     assert spans == [(0, 0), (0, 6000), (6000, 4352), (10352, 9004)]
     reader = WindowReader(window.fd)
     assert [reader.read(*s) for s in spans] == [bytes(c) for c in contents]
     # the next window overwrites the first: the reader sees the new bytes at the same place
-    assert window.write([b"x" * 10]) == [(0, 10)]
+    assert _write(window, [b"x" * 10]) == [(0, 10)]
     assert reader.read(0, 10) == b"x" * 10
 
 
@@ -45,27 +53,27 @@ def test_a_span_outside_the_buffer_is_refused(window):
 
 
 def test_a_much_smaller_window_gives_back_the_pages_of_a_larger_one(window):
-    window.write([b"\x01" * (8 << 20)])
+    _write(window, [b"\x01" * (8 << 20)])
     assert _allocated(window.fd) >= 8 << 20
-    window.write([b"\x02" * (5 << 20)])  # more than half: the pages stay for the next window
+    _write(window, [b"\x02" * (5 << 20)])  # more than half: the pages stay for the next window
     assert _allocated(window.fd) >= 8 << 20
-    window.write([b"\x03" * 5000])  # less than half: the pages past its end are freed
+    _write(window, [b"\x03" * 5000])  # less than half: the pages past its end are freed
     assert _allocated(window.fd) <= 64 << 10
     assert WindowReader(window.fd).read(0, 5000) == b"\x03" * 5000
 
 
 def test_a_content_that_does_not_fit_is_refused_alone(window, monkeypatch):
     half = b"h" * (shared_window.SIZE // 2)
-    assert window.write([half, half + b"!", b"small"]) == [(0, len(half)), None, (len(half), 5)]
+    assert _write(window, [half, half + b"!", b"small"]) == [(0, len(half)), None, (len(half), 5)]
 
     def no_memory(fd, offset, length):
         raise OSError(errno.ENOMEM, "Cannot allocate memory")
 
     monkeypatch.setattr(os, "posix_fallocate", no_memory)  # a machine out of memory (not caused here)
-    assert window.write([b"abc"]) == [(0, 3)]  # pages held since the last window: nothing to allocate
+    assert _write(window, [b"abc"]) == [(0, 3)]  # pages held since the last window: nothing to allocate
     fresh = SharedWindow()
     try:
-        assert fresh.write([b"abc"]) == [None]
+        assert _write(fresh, [b"abc"]) == [None]
     finally:
         fresh.close()
 
@@ -115,8 +123,8 @@ def test_a_window_larger_than_the_default_is_shared(window):
     large = SharedWindow(shared_window.SIZE + 4096)
     try:
         content = b"\x7fELF" + bytes(shared_window.SIZE)
-        assert large.write([content]) == [(0, len(content))]
+        assert _write(large, [content]) == [(0, len(content))]
         assert WindowReader(large.fd).read(0, 8) == content[:8]
     finally:
         large.close()
-    assert window.write([b"\x7fELF" + bytes(shared_window.SIZE)]) == [None]
+    assert _write(window, [b"\x7fELF" + bytes(shared_window.SIZE)]) == [None]
